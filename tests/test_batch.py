@@ -1,0 +1,261 @@
+"""Batch grading: discovery, bad input, resumption, determinism, crashed and hung workers.
+
+Most tests inject `fake_grade` (fast, and it can crash or hang on demand); a few end-to-end tests
+use the real autograder on submissions made from the release notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from initkit import batch
+from initkit.criteria import ASSIGNMENT, CRITERIA, MAX_SCORE
+
+# --------------------------------------------------------------------------- a fake course
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    """A minimal nbgrader source notebook: one answer + one test cell per criterion, one written answer."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_markdown_cell("# Initialization"))
+    for name, pts in CRITERIA.items():
+        answer = nbformat.v4.new_code_cell(
+            f"def f_{name}():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n")
+        answer.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
+                                       "grade_id": f"{name}_answer", "schema_version": 3}
+        test = nbformat.v4.new_code_cell(f"assert f_{name}() == 1")
+        test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
+                                     "grade_id": name, "points": pts, "schema_version": 3}
+        nb.cells += [answer, test]
+    written = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
+    written.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False,
+                                    "grade_id": "written_constant", "points": 5, "schema_version": 3}
+    nb.cells.append(written)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    return nb
+
+
+def make_course(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'initkit-test'\n")
+    src = root / "source" / ASSIGNMENT / "init_symmetry.ipynb"
+    src.parent.mkdir(parents=True)
+    nbformat.write(source_notebook(), str(src))
+    (root / "submitted").mkdir()
+    return root
+
+
+def fake_submission(fail=(), crash=False, hang=False, interrupt=False, note="") -> str:
+    """Notebook text the fake grader understands (its metadata says what to fail)."""
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell(f"# my answer {note}\nx = 1 < 2  # <b>escaped</b>")
+    code.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "zeros_answer",
+                                 "locked": False, "schema_version": 3}
+    given = nbformat.v4.new_code_cell("GIVEN_INSTRUCTOR_CODE = 1")
+    given.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True,
+                                  "grade_id": "given", "schema_version": 3}
+    nb.cells = [code, given, nbformat.v4.new_code_cell("added_by_student = 3")]
+    nb.metadata["fake"] = {"fail": list(fail), "crash": crash, "hang": hang, "interrupt": interrupt}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"c{i}"
+    return nbformat.writes(nb)
+
+
+def add(course: Path, student: str, content: str | bytes, name: str = "init_symmetry.ipynb") -> Path:
+    path = course / "submitted" / student / ASSIGNMENT / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def fake_grade(path, *, host=None, limits=None, student=None) -> dict:
+    """Stands in for grading.grade_notebook: same result shape, driven by notebook metadata."""
+    log = os.environ.get("INITKIT_FAKE_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{student}\n")
+    try:
+        nb = json.loads(Path(path).read_bytes().decode("utf-8"))
+        fake = nb["metadata"]["fake"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return batch.error_result(student, Path(path).name, f"{path}: not a notebook: {exc}")
+    if fake["crash"]:
+        os._exit(3)
+    if fake["hang"]:
+        time.sleep(3600)
+    if fake["interrupt"]:
+        os.kill(os.getppid(), signal.SIGINT)  # what Ctrl-C does to the parent
+    tests, criteria = [], {}
+    for name, pts in CRITERIA.items():
+        ok = name not in fake["fail"]
+        criteria[name] = {"score": float(pts if ok else 0), "max_score": pts}
+        tests.append({"name": f"test_{name}", "criterion": name,
+                      "outcome": "passed" if ok else "failed", "score": float(pts if ok else 0),
+                      "max_score": pts, "message": "" if ok else f"{name}: wrong <value>"})
+    score = sum(c["score"] for c in criteria.values())
+    return {"student": student, "notebook": Path(path).name, "status": "graded", "score": score,
+            "max_score": MAX_SCORE, "criteria": criteria, "tests": tests, "cell_errors": [],
+            "isolation": "none", "duration": 0.01, "error": None}
+
+
+def run(course: Path, **kw) -> batch.BatchSummary:
+    kw.setdefault("grade", fake_grade)
+    kw.setdefault("host_factory", None)
+    kw.setdefault("progress", False)
+    kw.setdefault("workers", 2)
+    return batch.grade_batch(course, out_dir=course / "out", **kw)
+
+
+def scores(summary) -> dict:
+    return {r["student"]: (r["status"], r["score"], {n: c["score"] for n, c in r["criteria"].items()})
+            for r in summary.results}
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    return make_course(tmp_path / "course")
+
+
+def calls(course: Path) -> list[str]:
+    log = Path(os.environ["INITKIT_FAKE_LOG"])
+    return sorted(log.read_text().split()) if log.exists() else []
+
+
+# --------------------------------------------------------------------------- tests (fake grader)
+
+
+def test_discovery_errors_and_graded_rows(course):
+    add(course, "alice", fake_submission())
+    add(course, "bob", fake_submission(fail=["he_variance", "cost"]))
+    (course / "submitted" / "carol" / ASSIGNMENT).mkdir(parents=True)          # no notebook
+    add(course, "dave", fake_submission(), "a.ipynb")
+    add(course, "dave", fake_submission(), "b.ipynb")                          # two notebooks
+    add(course, "erin", "{ not json")
+    (course / "submitted" / "frank" / "other_assignment").mkdir(parents=True)  # did not submit
+    summary = run(course)
+    rows = {r["student"]: r for r in summary.results}
+    assert list(rows) == ["alice", "bob", "carol", "dave", "erin"]
+    assert rows["alice"]["score"] == 100 and rows["alice"]["status"] == "graded"
+    assert rows["bob"]["score"] == 100 - CRITERIA["he_variance"] - CRITERIA["cost"]
+    assert rows["carol"]["status"] == "error" and "carol" in rows["carol"]["error"]
+    assert "no notebook" in rows["carol"]["error"]
+    assert rows["dave"]["status"] == "error" and "2 notebooks" in rows["dave"]["error"]
+    assert "dave" in rows["dave"]["error"]
+    assert rows["erin"]["status"] == "error"
+    for r in rows.values():
+        assert list(r["criteria"]) == list(CRITERIA)
+    assert summary.most_failed() == [("he_variance", 1), ("cost", 1)]
+    assert len(summary.errors) == 3 and len(summary.graded) == 2
+
+
+def test_second_run_grades_nothing_and_force_regrades(course):
+    for s in ["a", "b", "c"]:
+        add(course, s, fake_submission(note=s))
+    first = run(course)
+    assert first.graded_now == 3 and calls(course) == ["a", "b", "c"]
+    second = run(course)
+    assert second.graded_now == 0 and second.reused == 3 and calls(course) == ["a", "b", "c"]
+    assert scores(first) == scores(second)
+    add(course, "b", fake_submission(fail=["update"], note="b2"))               # b resubmits
+    third = run(course)
+    assert third.graded_now == 1 and calls(course) == ["a", "b", "b", "c"]
+    assert scores(third)["b"][1] == 100 - CRITERIA["update"]
+    forced = run(course, force=True)
+    assert forced.graded_now == 3
+
+
+def test_autograder_change_invalidates_cache(course, monkeypatch):
+    add(course, "a", fake_submission())
+    run(course)
+    monkeypatch.setattr(batch, "autograder_fingerprint", lambda limits, grade: "changed")
+    assert run(course).graded_now == 1
+
+
+def test_worker_count_does_not_change_scores(course):
+    for i in range(8):
+        add(course, f"s{i}", fake_submission(fail=list(CRITERIA)[: i % 4], note=str(i)))
+    one = run(course, workers=1, force=True)
+    two = run(course, workers=2, force=True)
+    assert scores(one) == scores(two)
+    assert (course / "out" / "grades.csv").read_text().count("\n") == 9
+
+
+def test_interrupted_run_resumes(course):
+    for s in ["a", "b", "c", "d", "e"]:
+        add(course, s, fake_submission(interrupt=(s == "c"), note=s))
+    with pytest.raises(KeyboardInterrupt):
+        run(course, workers=1)
+    done = calls(course)
+    assert done[:3] == ["a", "b", "c"] and "e" not in done
+    cached = len(list((course / "out" / "cache").glob("*.json")))
+    assert cached >= 2                                   # a and b were persisted as they finished
+    # resume: the rest is graded, nothing finished before is graded again
+    for s in ["c"]:
+        add(course, s, fake_submission(note=s))          # (no second Ctrl-C this time)
+    Path(os.environ["INITKIT_FAKE_LOG"]).unlink()
+    summary = run(course, workers=1)
+    assert "a" not in calls(course) and "b" not in calls(course)
+    assert sorted(calls(course)) == ["c", "d", "e"] and summary.graded_now == 3
+    assert [r["score"] for r in summary.results] == [100] * 5
+    assert not list((course / "out").rglob("*.tmp"))   # no half-written files
+
+
+def test_crashing_worker_costs_one_row(course):
+    for s in ["a", "b", "c", "d"]:
+        add(course, s, fake_submission(crash=(s == "b"), note=s))
+    summary = run(course, workers=2)
+    rows = {r["student"]: r for r in summary.results}
+    assert rows["b"]["status"] == "error" and "worker process died" in rows["b"]["error"]
+    assert all(rows[s]["score"] == 100 for s in "acd")
+
+
+def test_hung_worker_is_killed_by_watchdog(course):
+    add(course, "a", fake_submission())
+    add(course, "b", fake_submission(hang=True))
+    start = time.monotonic()
+    summary = run(course, workers=2, watchdog=2.0)
+    assert time.monotonic() - start < 30
+    rows = {r["student"]: r for r in summary.results}
+    assert rows["a"]["score"] == 100
+    assert rows["b"]["status"] == "error" and "timed out" in rows["b"]["error"]
+    assert len(summary.timeouts) == 1
+
+
+def test_grader_exception_is_a_row(course):
+    add(course, "a", fake_submission())
+    summary = run(course, grade=_raising_grade, workers=1)
+    assert summary.results[0]["status"] == "error"
+    assert "internal grading error" in summary.results[0]["error"]
+
+
+def _raising_grade(path, *, host=None, limits=None, student=None):
+    raise RuntimeError("boom")
+
+
+def test_plain_submissions_folder(tmp_path, course):
+    plain = tmp_path / "download"
+    nb = plain / "zoe" / ASSIGNMENT / "whatever.ipynb"
+    nb.parent.mkdir(parents=True)
+    nb.write_text(fake_submission())
+    summary = run(course, submissions_dir=plain)
+    assert [r["student"] for r in summary.results] == ["zoe"]
+    assert (course / "out" / "feedback" / "zoe" / ASSIGNMENT / "whatever.html").is_file()
+
+
+def test_missing_submissions_folder_is_a_clear_error(tmp_path, course):
+    with pytest.raises(FileNotFoundError, match="submissions folder not found"):
+        run(course, submissions_dir=tmp_path / "nope")
