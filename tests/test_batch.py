@@ -116,6 +116,7 @@ def run(course: Path, **kw) -> batch.BatchSummary:
     kw.setdefault("host_factory", None)
     kw.setdefault("progress", False)
     kw.setdefault("workers", 2)
+    kw.setdefault("gradebook", False)
     return batch.grade_batch(course, out_dir=course / "out", **kw)
 
 

@@ -1,0 +1,145 @@
+"""Reports: CSV, JSON and gradebook agree; nbgrader export sees the scores; feedback pages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from initkit import reports
+from initkit.criteria import ASSIGNMENT, CRITERIA
+from test_batch import add, fake_submission, make_course, run
+
+
+@pytest.fixture
+def graded(tmp_path, monkeypatch):
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    add(course, "alice", fake_submission())
+    add(course, "bob", fake_submission(fail=["he_variance", "symmetry_check"]))
+    add(course, "carol", b"\xff\xfe not utf-8")
+    (course / "submitted" / "dan" / ASSIGNMENT).mkdir(parents=True)
+    stamp = course / "submitted" / "alice" / ASSIGNMENT / "timestamp.txt"
+    stamp.write_text("2024-03-01 10:00:00.000000 UTC")
+    summary = run(course, gradebook=None)
+    return course, summary
+
+
+def _gradebook_scores(course: Path) -> dict[str, dict[str, float]]:
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        for sub in gb.assignment_submissions(ASSIGNMENT):
+            (nb,) = sub.notebooks
+            out[sub.student.id] = {g.name: g.auto_score for g in nb.grades if g.name in CRITERIA}
+    return out
+
+
+def test_csv_json_and_gradebook_agree(graded):
+    course, summary = graded
+    out = course / "out"
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["student", "score", "max_score", "status", *CRITERIA]
+    data = json.loads((out / "grades.json").read_text())
+    assert data["assignment"] == ASSIGNMENT and data["max_score"] == 100
+    book = _gradebook_scores(course)
+    assert [r["student"] for r in rows] == [s["student"] for s in data["submissions"]] \
+        == sorted(book) == ["alice", "bob", "carol", "dan"]
+    for row, result in zip(rows, data["submissions"]):
+        assert float(row["score"]) == result["score"] == sum(book[row["student"]].values())
+        assert row["status"] == result["status"]
+        for name in CRITERIA:
+            assert float(row[name]) == result["criteria"][name]["score"] == book[row["student"]][name]
+    assert {r["student"]: r["status"] for r in rows} == {
+        "alice": "graded", "bob": "graded", "carol": "error", "dan": "error"}
+    assert float(rows[1]["score"]) == 100 - CRITERIA["he_variance"] - CRITERIA["symmetry_check"]
+
+
+def test_gradebook_has_every_graded_cell_and_timestamp(graded):
+    from nbgrader.api import Gradebook
+
+    course, _ = graded
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        nb = gb.find_notebook("init_symmetry", ASSIGNMENT)
+        cells = {c.name: c.max_score for c in nb.grade_cells}
+        assert cells == {**CRITERIA, "written_constant": 5}
+        assert gb.find_submission(ASSIGNMENT, "alice").timestamp.year == 2024
+
+
+def test_regrade_updates_auto_scores_and_keeps_manual_scores(graded):
+    from nbgrader.api import Gradebook
+
+    course, _ = graded
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url, course_id="initkit-test") as gb:
+        gb.find_grade("written_constant", "init_symmetry", ASSIGNMENT, "bob").manual_score = 4.0
+        gb.db.commit()
+    add(course, "bob", fake_submission(fail=["cost"], note="resubmitted"))
+    run(course, gradebook=None)
+    assert _gradebook_scores(course)["bob"]["he_variance"] == CRITERIA["he_variance"]
+    assert _gradebook_scores(course)["bob"]["cost"] == 0
+    with Gradebook(url, course_id="initkit-test") as gb:
+        assert gb.find_grade("written_constant", "init_symmetry", ASSIGNMENT, "bob").manual_score == 4.0
+        assert gb.find_submission(ASSIGNMENT, "bob").score == 100 - CRITERIA["cost"] + 4.0
+
+
+def test_nbgrader_export_lists_the_scores(graded):
+    course, summary = graded
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", "export.csv"], cwd=course,
+                   env=env, check=True, capture_output=True, timeout=120)
+    with open(course / "export.csv", newline="") as f:
+        exported = {r["student_id"]: r for r in csv.DictReader(f)}
+    ours = {r["student"]: r["score"] for r in summary.results}
+    assert set(exported) == set(ours)
+    for student, score in ours.items():
+        assert exported[student]["assignment"] == ASSIGNMENT
+        assert float(exported[student]["score"]) == score
+
+
+def test_feedback_pages(graded):
+    course, _ = graded
+    fb = course / "out" / "feedback"
+    page = (fb / "bob" / ASSIGNMENT / "init_symmetry.html").read_text()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "@media" in page and "<link" not in page and "<script" not in page and "http" not in page
+    assert "he_variance: wrong &lt;value&gt;" in page          # failed test message, escaped
+    assert "symmetry_check: wrong &lt;value&gt;" in page
+    assert "# my answer" in page and "&lt;b&gt;escaped&lt;/b&gt;" in page
+    assert "added_by_student = 3" in page                       # a cell the student added
+    assert "GIVEN_INSTRUCTOR_CODE" not in page                  # the instructor's given code
+    assert "<b>escaped</b>" not in page
+    carol = (fb / "carol" / ASSIGNMENT / "init_symmetry.html").read_text()
+    assert "could not be graded" in carol
+    assert (fb / "dan" / ASSIGNMENT / "init_symmetry.html").is_file()
+    assert not list((course / "out").rglob(".*.tmp"))
+
+
+def test_source_notebook_must_match_criteria(tmp_path):
+    import nbformat
+
+    from test_batch import source_notebook
+
+    nb = source_notebook()
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "cost"]
+    nb.cells[2].metadata.nbgrader.points = 7
+    with pytest.raises(ValueError, match="no test cell with grade_id 'cost'.*has 7 points"):
+        reports._test_cells(nb, tmp_path / "x.ipynb")
+
+
+def test_format_summary_and_result(graded):
+    _, summary = graded
+    text = reports.format_summary(summary)
+    assert "graded 2   errors 2   timeouts 0" in text
+    assert "mean 92.5   median 92.5" in text
+    assert "most often failed: he_variance (1), symmetry_check (1)" in text
+    assert "grades.csv" in text and "gradebook" in text
+    one = reports.format_result(summary.results[1])
+    assert "bob: 85 / 100" in one and "he_variance: wrong <value>" in one
