@@ -1,0 +1,136 @@
+"""The `initkit` command: argument parsing only; each subcommand is one call into the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .criteria import ASSIGNMENT
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: all cores)")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+                   help="wall seconds allowed per submission")
+    p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="initkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("grade", help="grade every submission of an assignment in a course")
+    p.add_argument("course_dir", nargs="?", default=None, metavar="COURSE_DIR",
+                   help="nbgrader course directory (default: the one at or above the current folder)")
+    p.add_argument("--assignment", default=ASSIGNMENT)
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: COURSE_DIR/grading-output)")
+    p.add_argument("--submissions", default=None, metavar="DIR",
+                   help="read DIR/<student>/<assignment>/*.ipynb instead of COURSE_DIR/submitted")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="gradebook database URL (default: the course's gradebook.db)")
+    p.add_argument("--no-gradebook", action="store_true", help="do not write nbgrader's gradebook")
+    _add_batch_options(p)
+    p.set_defaults(func=_grade)
+
+    p = sub.add_parser("demo", help="grade the example submissions shipped in examples/")
+    p.add_argument("--out", default="demo-output", metavar="DIR")
+    _add_batch_options(p)
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("release", help="regenerate release/ from source/ with nbgrader")
+    p.set_defaults(func=_release)
+
+    p = sub.add_parser("grade-one", help="grade one notebook and print a readable report")
+    p.add_argument("path", metavar="PATH.ipynb")
+    p.add_argument("--json", action="store_true", help="print the raw result as JSON")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+                   help="wall seconds allowed for the submission")
+    p.set_defaults(func=_grade_one)
+    return parser
+
+
+def _grade(args) -> int:
+    from .batch import grade_batch
+    from .reports import format_summary
+
+    gradebook = False if args.no_gradebook else args.db
+    summary = grade_batch(args.course_dir, args.assignment, out_dir=args.out, workers=args.workers,
+                          timeout=args.timeout, force=args.force, progress=not args.quiet,
+                          submissions_dir=args.submissions, gradebook=gradebook)
+    print(format_summary(summary))
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import feedback_hint, run_demo
+    from .reports import format_summary
+
+    summary = run_demo(args.out, workers=args.workers, force=args.force, progress=not args.quiet,
+                       timeout=args.timeout)
+    print(format_summary(summary))
+    print()
+    print(feedback_hint(summary))
+    return 0
+
+
+def _release(args) -> int:
+    from .release import generate_release
+
+    result = generate_release()
+    if result is not None:
+        print(result)
+    return 0
+
+
+def _grade_one(args) -> int:
+    if not os.path.exists(args.path):
+        raise FileNotFoundError(f"{args.path}: no such file")
+    from .batch import make_limits
+    from .grading import grade_notebook
+    from .reports import format_result
+
+    result = grade_notebook(args.path, limits=make_limits(args.timeout))
+    print(json.dumps(result, indent=1) if args.json else format_result(result))
+    return 0 if result["status"] == "graded" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"initkit {args.command}: interrupted; finished results are kept, "
+              "rerun to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line for the user; INITKIT_DEBUG=1 shows the traceback
+        if os.environ.get("INITKIT_DEBUG"):
+            raise
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, (OSError, ValueError, RuntimeError)):
+            message = f"{type(exc).__name__}: {message}"
+        print(f"initkit {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

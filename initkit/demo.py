@@ -1,0 +1,45 @@
+"""`initkit demo`: grade the example submissions shipped in examples/ into an output folder.
+
+The examples are made from the release notebook by examples/make_examples.py; the demo writes
+its gradebook into the output folder, so it never touches the course's own gradebook.db.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import paths
+from .batch import BatchSummary, grade_batch
+from .criteria import ASSIGNMENT
+
+
+def examples_dir(root: Path | None = None) -> Path:
+    """The shipped example submissions: examples/submitted/<student>/<assignment>/*.ipynb."""
+    return (root or paths.course_root()) / "examples" / "submitted"
+
+
+def run_demo(out_dir: str | os.PathLike = "demo-output", *, workers: int | None = None,
+             force: bool = False, progress: bool = True, **batch_options) -> BatchSummary:
+    course = paths.course_root()
+    examples = examples_dir(course)
+    if not examples.is_dir():
+        raise FileNotFoundError(f"{examples}: example submissions not found "
+                                "(python examples/make_examples.py builds them)")
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return grade_batch(course, ASSIGNMENT, out_dir=out, workers=workers, force=force,
+                       progress=progress, submissions_dir=examples,
+                       gradebook=f"sqlite:///{out / 'gradebook.db'}", **batch_options)
+
+
+def feedback_hint(summary: BatchSummary) -> str:
+    """Where to look: the feedback folder and one page to open first."""
+    from .reports import feedback_path
+
+    lines = [f"Feedback for each student: {summary.out_dir / 'feedback'}/<student>/"
+             f"{summary.assignment}/<notebook>.html"]
+    flawed = [r for r in summary.results if r["status"] == "graded" and r["score"] < r["max_score"]]
+    if flawed:
+        lines.append(f"For example, open {feedback_path(summary.out_dir, flawed[0], summary.assignment)}")
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""The `initkit` command line, the shipped examples, and end-to-end batches with the real autograder."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from initkit import batch, cli, paths
+from initkit.criteria import ASSIGNMENT, CRITERIA
+from test_batch import add, fake_grade, fake_submission, make_course
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fake_batch(monkeypatch):
+    """Route the CLI's batch call to the fake grader (no sandbox needed)."""
+    real = batch.grade_batch
+
+    def grade_batch(*args, **kwargs):
+        return real(*args, grade=fake_grade, host_factory=None, **kwargs)
+
+    monkeypatch.setattr(batch, "grade_batch", grade_batch)
+
+
+def test_grade_prints_summary(tmp_path, fake_batch, capsys):
+    course = make_course(tmp_path / "course")
+    add(course, "a", fake_submission())
+    add(course, "b", fake_submission(fail=["forward"]))
+    add(course, "c", "")
+    code = cli.main(["grade", str(course), "--out", str(tmp_path / "out"), "--workers", "1",
+                     "--quiet", "--no-gradebook"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "graded 2   errors 1   timeouts 0" in out
+    assert "mean 95.0   median 95.0" in out
+    assert "most often failed: forward (1)" in out
+    assert str(tmp_path / "out" / "grades.csv") in out
+    assert (tmp_path / "out" / "feedback" / "b" / ASSIGNMENT / "init_symmetry.html").is_file()
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
+    assert cli.main(["grade", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing" in err and err.startswith("initkit grade: error:")
+    assert cli.main(["grade-one", str(tmp_path / "nope.ipynb")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nope.ipynb" in err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["grade", "--workers", "0"])
+    assert exc.value.code == 2
+
+
+def _load_make_examples():
+    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / "make_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _has_autograder() -> bool:
+    try:
+        import initkit.grading  # noqa: F401
+        import initkit.submissions  # noqa: F401
+    except ImportError:
+        return False
+    return paths.source_notebook().is_file()
+
+
+needs_autograder = pytest.mark.skipif(not _has_autograder(), reason="autograder not in this checkout yet")
+
+
+@needs_autograder
+def test_examples_are_what_the_script_makes():
+    make_examples = _load_make_examples()
+    assert make_examples.stale(make_examples.build()) == [], \
+        "examples/submitted is stale: run python examples/make_examples.py"
+
+
+# --------------------------------------------------------------------------- real autograder
+
+
+@needs_autograder
+def test_demo_end_to_end(tmp_path, capsys):
+    """`initkit demo` grades the shipped examples with the real sandboxed autograder."""
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "Feedback for each student" in text
+    rows = {r["student"]: r for r in json.loads((out / "grades.json").read_text())["submissions"]}
+    lost = {s: {n for n, c in r["criteria"].items() if c["score"] < c["max_score"]}
+            for s, r in rows.items()}
+    assert rows["correct"]["score"] == 100 and rows["correct_written_differently"]["score"] == 100
+    assert rows["broken_upload"]["status"] == "error"
+    assert "he_variance" in lost["he_uses_1_over_fan_in"]
+    assert "cost" in lost["cost_missing_1_over_m"]
+    assert {"random", "xavier_variance", "he_variance"} <= lost["zero_init_only"]
+    assert "symmetry_breaking" in lost["tiled_random_rows"]
+    assert lost["symmetry_check_ignores_bias"] == {"symmetry_check"}
+    assert lost["infinite_loop"] == {"symmetry_check"}
+    assert "backward_gradients" in lost["untouched_stub"]
+    for student, r in rows.items():
+        if student not in ("correct", "correct_written_differently", "broken_upload"):
+            assert r["status"] == "graded" and 0 < r["score"] < 100, student
+    # the feedback never shows hidden-test code
+    hidden = [line.strip() for f in sorted(paths.hidden_tests_dir().rglob("*.py"))
+              for line in f.read_text().splitlines() if len(line.strip()) > 20]
+    assert hidden
+    for page in (out / "feedback").rglob("*.html"):
+        text = page.read_text()
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{page} shows hidden test code: {leaked[:3]}"
+
+
+def _bad_inputs(course: Path, correct: bytes) -> dict[str, str]:
+    """Every bad-input case of the batch issue; returns student -> a word the reason must contain."""
+    import nbformat
+
+    add(course, "ok", correct)
+    add(course, "invalid_json", b'{"cells": [')
+    add(course, "empty", b"")
+    add(course, "truncated", correct[: len(correct) // 3])
+    v3 = nbformat.v3.new_notebook()
+    add(course, "nbformat3", nbformat.v3.writes(v3))
+    (course / "submitted" / "no_notebook" / ASSIGNMENT).mkdir(parents=True)
+    add(course, "two_notebooks", correct, "a.ipynb")
+    add(course, "two_notebooks", correct, "b.ipynb")
+    add(course, "huge", b'{"cells": [], "x": "' + b"a" * (21 << 20) + b'"}')
+    add(course, "not_utf8", correct.replace(b"initialize", b"initialize\xff", 1))
+    return {"invalid_json": "json", "empty": "empty", "truncated": "json", "nbformat3": "nbformat",
+            "no_notebook": "no notebook", "two_notebooks": "2 notebooks", "huge": "large",
+            "not_utf8": "utf"}
+
+
+@needs_autograder
+def test_bad_inputs_with_real_autograder(tmp_path):
+    from initkit.submissions import make_submission
+    import nbformat
+
+    course = make_course(tmp_path / "course")
+    correct = nbformat.writes(make_submission({})).encode()
+    expected = _bad_inputs(course, correct)
+    summary = batch.grade_batch(course, out_dir=tmp_path / "out", workers=2, progress=False,
+                                gradebook=False)
+    rows = {r["student"]: r for r in summary.results}
+    assert rows["ok"]["status"] == "graded" and rows["ok"]["score"] == 100
+    for student, word in expected.items():
+        r = rows[student]
+        assert r["status"] == "error" and r["score"] == 0, student
+        assert word.lower() in r["error"].lower(), (student, r["error"])
+        assert all(c["score"] == 0 for c in r["criteria"].values())
+
+
+@needs_autograder
+def test_real_worker_counts_agree(tmp_path):
+    make_examples = _load_make_examples()
+    course = make_course(tmp_path / "course")
+    for rel, data in make_examples.build().items():
+        if rel.split("/")[0] in ("correct", "he_uses_1_over_fan_in", "tiled_random_rows"):
+            path = course / "submitted" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    one = batch.grade_batch(course, out_dir=tmp_path / "o1", workers=1, progress=False, gradebook=False)
+    two = batch.grade_batch(course, out_dir=tmp_path / "o2", workers=2, progress=False, gradebook=False)
+    key = lambda s: [(r["student"], r["score"], r["criteria"]) for r in s.results]  # noqa: E731
+    assert key(one) == key(two)
+    assert [r["student"] for r in one.results] == ["correct", "he_uses_1_over_fan_in", "tiled_random_rows"]
+    assert set(CRITERIA) == set(one.results[0]["criteria"])
