@@ -240,6 +240,13 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
             tmp.unlink()
 
 
+def json_default(value):
+    """numpy scalars and arrays in a result become plain JSON numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable in a result: {type(value).__name__}")
+
+
 def _load_cached(path: Path) -> dict | None:
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -277,7 +284,7 @@ def _grade_in_worker(grade: Callable, path: str, student: str, notebook: str, li
 
 def _kill_pool(executor) -> None:
     """Stop a pool now: kill its workers (their sandboxes die with them) and drop queued work."""
-    for proc in list(getattr(executor, "_processes", {}).values()):
+    for proc in list((getattr(executor, "_processes", None) or {}).values()):
         try:
             proc.kill()
         except (OSError, AttributeError):
@@ -313,18 +320,19 @@ def _run_pool(jobs: list[Job], *, workers: int, grade: Callable, limits, host_fa
         broken = False
         try:
             while (pending or suspects or inflight) and not broken:
-                if suspects:
-                    if not inflight:
-                        job = suspects.popleft()
+                # suspects of a crash run alone; otherwise keep one job per worker in flight
+                while not broken and (suspects and not inflight
+                                      or not suspects and pending and len(inflight) < workers):
+                    queue, alone = (suspects, True) if suspects else (pending, False)
+                    job = queue.popleft()
+                    try:
                         fut = executor.submit(_grade_in_worker, grade, str(job.path), job.student,
                                               job.notebook, limits)
-                        inflight[fut] = (job, time.monotonic(), True)
-                else:
-                    while pending and len(inflight) < workers:
-                        job = pending.popleft()
-                        fut = executor.submit(_grade_in_worker, grade, str(job.path), job.student,
-                                              job.notebook, limits)
-                        inflight[fut] = (job, time.monotonic(), False)
+                    except BrokenProcessPool:  # broke since the last wait: retry in a new pool
+                        queue.appendleft(job)
+                        broken = True
+                    else:
+                        inflight[fut] = (job, time.monotonic(), alone)
                 done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
                 for fut in done:
                     job, _, alone = inflight.pop(fut)
@@ -453,10 +461,10 @@ def grade_batch(course_dir: str | os.PathLike | None = None, assignment: str = A
                    dynamic_ncols=True, smoothing=0.1)
 
     def on_result(job: Job, result: dict) -> None:
-        result = dict(result)
-        result["student"] = job.student            # the folder name is the student id
-        atomic_write(cache / f"{keys[job.student]}.json", json.dumps(result, sort_keys=True))
-        results[job.student] = result
+        result = {**result, "student": job.student}  # the folder name is the student id
+        text = json.dumps(result, default=json_default)
+        atomic_write(cache / f"{keys[job.student]}.json", text)
+        results[job.student] = json.loads(text)    # fresh and cached results are identical
         if bar is not None:
             bar.update(1)
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .batch import atomic_write, timed_out
+from .batch import atomic_write, json_default, timed_out
 from .criteria import CRITERIA, MAX_SCORE
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def grades_csv(results: list[dict]) -> str:
 
 def grades_json(results: list[dict], assignment: str) -> str:
     return json.dumps({"assignment": assignment, "max_score": MAX_SCORE, "submissions": results},
-                      indent=1, sort_keys=False) + "\n"
+                      indent=1, default=json_default) + "\n"
 
 
 # --------------------------------------------------------------------------- HTML feedback

@@ -1,0 +1,250 @@
+"""Benchmark: `initkit grade` vs nbgrader's own `nbgrader autograde` vs the in-process floor.
+
+    python benchmarks/bench_grade.py [-n 200] [--nbgrader-sample 10] [--workers N] [--keep]
+
+Builds N submissions in a temporary course (a realistic mix: mostly correct, some written
+differently, the common mistakes of examples/make_examples.py; no infinite loops, whose cost is
+the timeout setting, not the machinery), then in one run times:
+
+  initkit   the batch API as `initkit grade` runs it (sandboxed, all reports and the gradebook)
+  nbgrader  `nbgrader autograde` on a sample of the same submissions (after `nbgrader
+            generate_assignment`), extrapolated per submission
+  floor     the same batch with the same checks run in-process, without any isolation
+
+and prints submissions/s for each, the ratios, and the peak memory of each worker (the worker
+process plus its sandbox processes: RSS summed, and PSS, which counts shared pages once).
+Not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "init_symmetry"
+
+# variant -> weight in the mix (out of 100)
+MIX = {
+    "correct": 45,
+    "correct_written_differently": 15,
+    "he_uses_1_over_fan_in": 8,
+    "cost_missing_1_over_m": 8,
+    "zero_init_only": 6,
+    "tiled_random_rows": 6,
+    "symmetry_check_ignores_bias": 6,
+    "untouched_stub": 6,
+}
+
+
+def _make_examples():
+    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / "make_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_course(root: Path, n: int) -> list[str]:
+    """A course folder (config + source notebook) with n submissions; returns the student ids."""
+    import nbformat
+
+    from initkit.submissions import make_submission
+
+    examples = _make_examples()
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(REPO / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
+    base = {name: make_submission(examples.EXAMPLES[name]) for name in MIX}
+    order = [name for name, weight in MIX.items() for _ in range(weight)]
+    students = []
+    for i in range(n):
+        variant = order[(i * 37) % len(order)]          # spread the variants through the batch
+        student = f"s{i:04d}_{variant}"
+        nb = nbformat.from_dict(base[variant])
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"Submitted by {student}."))
+        nb.cells[-1]["id"] = "submitted-by"
+        path = root / "submitted" / student / ASSIGNMENT / "init_symmetry.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, str(path))
+        students.append(student)
+    return students
+
+
+# --------------------------------------------------------------------------- memory sampling
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _tree(pid: int) -> list[int]:
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += _children(p)
+    return seen
+
+
+def _mem_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in kB; zeros if it is gone."""
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+class PeakWorkerMemory:
+    """Samples every worker's process tree (worker + sandbox processes) while a batch runs."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.peak_rss = self.peak_pss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            for worker in _children(me):
+                rss = pss = 0
+                for pid in _tree(worker):
+                    r, p = _mem_kb(pid)
+                    rss, pss = rss + r, pss + p
+                self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+# --------------------------------------------------------------------------- the three runs
+
+class InProcessHost:
+    """The floor: same host interface as SandboxHost, student code exec'd in the worker itself."""
+
+    isolation = "none"
+
+    def __init__(self, limits=None):
+        self.limits = limits
+
+    def open_session(self, cells):
+        from initkit.inprocess import InProcessStudent
+
+        return InProcessStudent(cells)
+
+    def close(self):
+        pass
+
+
+def run_batch(course: Path, out: Path, workers: int | None, host_factory=None):
+    from initkit import batch
+
+    kwargs = {} if host_factory is None else {"host_factory": host_factory}
+    with PeakWorkerMemory() as mem:
+        start = time.perf_counter()
+        summary = batch.grade_batch(course, ASSIGNMENT, out_dir=out, workers=workers, force=True,
+                                    progress=True, **kwargs)
+        elapsed = time.perf_counter() - start
+    return summary, elapsed, mem
+
+
+def run_nbgrader(course: Path, students: list[str], sample: int) -> tuple[float, int]:
+    """`nbgrader autograde` on the first `sample` students in their own course copy."""
+    nb_course = course.parent / "nbgrader-course"
+    nb_course.mkdir()
+    shutil.copy(course / "nbgrader_config.py", nb_course)
+    shutil.copytree(course / "source", nb_course / "source")
+    for student in students[:sample]:
+        shutil.copytree(course / "submitted" / student, nb_course / "submitted" / student)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    subprocess.run(nbgrader + ["generate_assignment", ASSIGNMENT, "--force"], cwd=nb_course,
+                   env=env, check=True, capture_output=True)
+    start = time.perf_counter()
+    proc = subprocess.run(nbgrader + ["autograde", ASSIGNMENT, "--force"], cwd=nb_course, env=env,
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    graded = len(list((nb_course / "autograded").glob(f"*/{ASSIGNMENT}/*.ipynb")))
+    if proc.returncode != 0 and graded == 0:
+        sys.exit(f"nbgrader autograde failed:\n{proc.stderr[-3000:]}")
+    return elapsed, graded
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=200, help="number of submissions (default 200)")
+    parser.add_argument("--nbgrader-sample", type=int, default=10,
+                        help="submissions given to nbgrader autograde (default 10)")
+    parser.add_argument("--workers", type=int, default=None, help="default: all cores")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary course")
+    args = parser.parse_args(argv)
+
+    from initkit.batch import default_workers
+
+    tmp = Path(tempfile.mkdtemp(prefix="initkit-bench-"))
+    try:
+        course = tmp / "course"
+        t0 = time.perf_counter()
+        students = build_course(course, args.n)
+        print(f"built {args.n} submissions in {time.perf_counter() - t0:.1f} s ({course})",
+              file=sys.stderr)
+        workers = args.workers or default_workers()
+
+        summary, t_init, mem = run_batch(course, tmp / "out-initkit", args.workers)
+        isolation = {r.get("isolation") for r in summary.graded}
+        _, t_floor, _ = run_batch(course, tmp / "out-floor", args.workers, InProcessHost)
+        t_nb, n_nb = run_nbgrader(course, students, args.nbgrader_sample)
+
+        rate_init, rate_floor = args.n / t_init, args.n / t_floor
+        rate_nb = n_nb / t_nb
+        print()
+        print(f"{args.n} submissions, {workers} worker(s), {os.cpu_count()} cores, "
+              f"isolation {', '.join(sorted(map(str, isolation)))}")
+        print(f"  graded {len(summary.graded)}, errors {len(summary.errors)}, "
+              f"timeouts {len(summary.timeouts)}, mean score {summary.mean_score:.1f}")
+        print(f"  initkit grade      {t_init:7.1f} s   {rate_init:7.2f} submissions/s")
+        print(f"  nbgrader autograde {t_nb:7.1f} s   {rate_nb:7.2f} submissions/s "
+              f"({n_nb} submissions, {t_nb / max(n_nb, 1):.2f} s each)")
+        print(f"  floor (in-process) {t_floor:7.1f} s   {rate_floor:7.2f} submissions/s")
+        print(f"  initkit / nbgrader   {rate_init / rate_nb:6.1f}x faster")
+        print(f"  initkit / floor      {t_init / t_floor:6.2f}x the floor's time")
+        print(f"  peak memory per worker (worker + its sandbox): RSS {mem.peak_rss / 1024:.0f} MB, "
+              f"PSS {mem.peak_pss / 1024:.0f} MB")
+        print(f"  1,000 submissions at this rate: {1000 / rate_init:.0f} s")
+    finally:
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
