@@ -258,21 +258,32 @@ def _load_cached(path: Path) -> dict | None:
 # --------------------------------------------------------------------------- workers
 
 _HOST = None
+_HOST_ERROR: str | None = None
+
+
+class HostStartError(RuntimeError):
+    """A worker could not start its sandbox host: a set-up problem, not a submission's."""
 
 
 def _init_worker(host_factory, limits) -> None:
     """Runs once in each worker process: start its sandbox, close it when the worker exits."""
-    global _HOST
+    global _HOST, _HOST_ERROR
     # Ctrl-C reaches the whole process group; the parent decides how to stop, workers carry on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if host_factory is not None:
         from multiprocessing.util import Finalize
 
-        _HOST = host_factory(limits)
+        try:
+            _HOST = host_factory(limits)
+        except Exception as exc:  # reported by the first job, which stops the batch
+            _HOST_ERROR = f"{type(exc).__name__}: {exc}"
+            return
         Finalize(_HOST, _HOST.close, exitpriority=100)
 
 
 def _grade_in_worker(grade: Callable, path: str, student: str, notebook: str, limits) -> dict:
+    if _HOST_ERROR is not None:
+        raise HostStartError(f"could not start the sandbox in a grading worker: {_HOST_ERROR}")
     start = time.perf_counter()
     try:
         result = grade(path, host=_HOST, limits=limits, student=student)

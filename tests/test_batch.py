@@ -260,3 +260,14 @@ def test_plain_submissions_folder(tmp_path, course):
 def test_missing_submissions_folder_is_a_clear_error(tmp_path, course):
     with pytest.raises(FileNotFoundError, match="submissions folder not found"):
         run(course, submissions_dir=tmp_path / "nope")
+
+
+def _failing_host(limits):
+    raise OSError("bwrap: setting up uid map: Permission denied")
+
+
+def test_sandbox_that_cannot_start_stops_the_batch_clearly(course):
+    add(course, "a", fake_submission())
+    with pytest.raises(batch.HostStartError, match="could not start the sandbox.*uid map"):
+        run(course, host_factory=_failing_host)
+    assert not list((course / "out" / "cache").glob("*.json"))      # nothing wrong was cached
