@@ -34,7 +34,9 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="initkit", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="initkit", description="Grade the init_symmetry nbgrader assignment: a hidden, "
+        "sandboxed autograder and fast, resumable batch grading.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("grade", help="grade every submission of an assignment in a course")
