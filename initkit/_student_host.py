@@ -1,0 +1,589 @@
+"""The student side of the trust boundary: runs inside the sandbox, never in the grader.
+
+Standalone on purpose: inside the sandbox the repository (and so the initkit package) is not
+visible, so this file imports only the standard library and numpy. It is run as a script:
+
+    python -I -S host.py ZYGOTE_FD CONFIG_JSON
+
+The process becomes the "zygote": it pre-imports numpy (and matplotlib with Agg), then waits on
+its control socket. For each submission the grader sends a fresh socket; the zygote forks a child
+that drops privileges, sets resource limits, runs the notebook's cells and then answers calls on
+that socket. When the grader ends a submission, the zygote kills every process but itself (and the
+namespace's pid 1) and wipes the scratch directory, so nothing of a submission outlives it.
+
+Wire format (child <-> grader), one frame per message:
+    8-byte big-endian payload length, then 4-byte JSON header length, the JSON header, and the
+    binary blobs listed in header["sizes"] (arrays as .npy, never pickle).
+Values in a header use JSON, with tagged objects for what JSON lacks:
+    {"$": "tuple", "v": [...]}   {"$": "dict", "v": {...}}   {"$": "nd", "i": blob}
+    {"$": "sc", "i": blob} (numpy scalar as a 0-d array)   {"$": "h", "id": n, "type": name}
+    {"$": "rng", "seed": n} (arguments only)
+The encoder and the argument decoder here are also used by initkit.inprocess, so both ways of
+running a student give identical results.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+import types
+
+MAX_DEPTH = 64              # deeper structures come back as handles
+MAX_INT_BITS = 8192         # larger ints come back as handles (JSON readers refuse huge ints)
+CELL_PREFIX = "<cell "      # code compiled from cell k has the file name "<cell k>"
+
+
+class ResultTooLarge(Exception):
+    """A result exceeds max_message_bytes; reported to the grader as a StudentError."""
+
+
+# --------------------------------------------------------------------------------------------
+# Student code execution (shared with inprocess.py)
+
+class BoundedWriter(io.TextIOBase):
+    """A text stream keeping the first `limit` characters and counting the rest, so printing
+    hundreds of megabytes costs time (bounded by the timeouts) but no memory."""
+
+    def __init__(self, limit: int):
+        self.limit, self.parts, self.kept, self.dropped = limit, [], 0, 0
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        room = self.limit - self.kept
+        if room > 0:
+            self.parts.append(s[:room])
+            self.kept += min(room, len(s))
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+def student_traceback(exc: BaseException) -> str:
+    """The traceback restricted to frames of student cells (never grader or host frames)."""
+    if isinstance(exc, SyntaxError) and (exc.filename or "").startswith(CELL_PREFIX):
+        return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if (f.filename or "").startswith(CELL_PREFIX)]
+    lines = []
+    if frames:
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_list(frames))
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines).rstrip()
+
+
+def new_namespace() -> dict:
+    """A fresh module namespace for the cells, like a notebook's (`__name__ == "__main__"`)."""
+    return {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+
+
+def run_cell(ns: dict, index: int, source: str) -> dict | None:
+    """Run one cell in `ns`; None if it succeeded, else {"cell", "kind": "error", "message"}."""
+    try:
+        code = compile(source, f"{CELL_PREFIX}{index}>", "exec")
+        exec(code, ns)
+    except BaseException as exc:  # noqa: BLE001 - a notebook records every cell error and goes on
+        return {"cell": index, "kind": "error", "message": student_traceback(exc)}
+    return None
+
+
+def error_info(exc: BaseException) -> dict:
+    return {"type": type(exc).__name__, "message": _safe_str(exc),
+            "traceback": student_traceback(exc)}
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)[:10000]
+    except Exception:  # noqa: BLE001 - a student's __str__ may raise
+        return f"<{type(exc).__name__} with an unprintable message>"
+
+
+# --------------------------------------------------------------------------------------------
+# Plain data (shared with inprocess.py)
+
+def encode(value, put_array, keep, budget: list, depth: int = 0):
+    """`value` as a JSON structure. Arrays go through put_array(ndarray) -> blob index, anything
+    that is not plain data through keep(obj) -> handle id. budget[0] is the number of array bytes
+    still allowed; exceeding it raises ResultTooLarge."""
+    import numpy as np
+
+    t = type(value)
+    if value is None or t is bool or t is str or t is float:
+        return value
+    if t is int and value.bit_length() <= MAX_INT_BITS:
+        return value
+    if depth < MAX_DEPTH:
+        if t is list:
+            return [encode(v, put_array, keep, budget, depth + 1) for v in value]
+        if t is tuple:
+            return {"$": "tuple", "v": [encode(v, put_array, keep, budget, depth + 1) for v in value]}
+        if t is dict and all(type(k) is str for k in value):
+            return {"$": "dict", "v": {k: encode(v, put_array, keep, budget, depth + 1)
+                                       for k, v in value.items()}}
+    if t is np.ndarray and not value.dtype.hasobject:
+        _charge(budget, value.nbytes)
+        return {"$": "nd", "i": put_array(value)}
+    if isinstance(value, np.generic) and not value.dtype.hasobject:
+        return {"$": "sc", "i": put_array(np.asarray(value))}
+    return {"$": "h", "id": keep(value), "type": t.__name__[:100]}
+
+
+def _charge(budget: list, nbytes: int):
+    budget[0] -= nbytes
+    if budget[0] < 0:
+        raise ResultTooLarge(f"the result is too large to send back (more than "
+                             f"{budget[1] / 2**20:.0f} MB of array data)")
+
+
+def decode(struct_, get_array, get_handle):
+    """Arguments from the grader: plain data, RNG seeds and handles become objects again."""
+    import numpy as np
+
+    if isinstance(struct_, list):
+        return [decode(v, get_array, get_handle) for v in struct_]
+    if not isinstance(struct_, dict):
+        return struct_
+    tag = struct_["$"]
+    if tag == "tuple":
+        return tuple(decode(v, get_array, get_handle) for v in struct_["v"])
+    if tag == "dict":
+        return {k: decode(v, get_array, get_handle) for k, v in struct_["v"].items()}
+    if tag == "nd":
+        return get_array(struct_["i"])
+    if tag == "sc":
+        return get_array(struct_["i"])[()]
+    if tag == "rng":
+        return np.random.default_rng(struct_["seed"])
+    if tag == "h":
+        return get_handle(struct_["id"])
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Frames
+
+def pack(header: dict, blobs: list) -> bytes:
+    header = dict(header, sizes=[len(b) for b in blobs])
+    head = json.dumps(header, separators=(",", ":")).encode()
+    payload = 4 + len(head) + sum(len(b) for b in blobs)
+    return b"".join([struct.pack(">QI", payload, len(head)), head, *blobs])
+
+
+def npy_bytes(arr) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _recv_exact(sock, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise EOFError
+        got += k
+    return bytes(buf)
+
+
+def recv_frame(sock) -> tuple[dict, list[bytes]]:
+    """One message from the grader (trusted; the grader validates what comes the other way)."""
+    payload, head_len = struct.unpack(">QI", _recv_exact(sock, 12))
+    header = json.loads(_recv_exact(sock, head_len))
+    blobs = [_recv_exact(sock, n) for n in header.get("sizes", [])]
+    return header, blobs
+
+
+# --------------------------------------------------------------------------------------------
+# The child: one submission
+
+class Child:
+    def __init__(self, sock, cfg: dict):
+        self.sock, self.cfg = sock, cfg
+        self.ns = new_namespace()
+        self.handles: dict[int, object] = {}
+        self.next_handle = 1
+
+    def serve(self):
+        module = types.ModuleType("__main__")
+        module.__dict__.update(self.ns)
+        self.ns = module.__dict__          # so pickle, dataclasses and inspect find __main__
+        sys.modules["__main__"] = module
+        while True:
+            try:
+                header, blobs = recv_frame(self.sock)
+            except (EOFError, OSError):
+                os._exit(0)
+            op = header.get("op")
+            if op == "run":
+                for index, source in header["cells"]:
+                    self._capture()
+                    err = run_cell(self.ns, index, source)
+                    self.sock.sendall(pack({"ev": "done", "cell": index, "error": err}, []))
+                self.sock.sendall(pack({"ev": "ready"}, []))
+            elif op == "has":
+                self._reply_value(callable(self.ns.get(header["name"])), keep_all=False)
+            elif op in ("call", "fetch"):
+                self._call(op, header, blobs)
+            else:
+                os._exit(0)
+
+    def _capture(self):
+        limit = self.cfg["max_output_bytes"]
+        sys.stdout = BoundedWriter(limit)
+        sys.stderr = BoundedWriter(limit)
+
+    def _call(self, op, header, blobs):
+        import numpy as np
+
+        self._capture()
+        fn = header.get("fn", "fetch")
+        try:
+            def get_array(i):
+                return np.load(io.BytesIO(blobs[i]), allow_pickle=False)
+
+            def get_handle(hid):
+                return self.handles[hid]
+
+            if op == "call":
+                func = self.ns.get(fn)
+                if not callable(func):
+                    raise NameError(f"name {fn!r} is not defined (or not a function) in the notebook")
+                args = decode(header["args"], get_array, get_handle)
+                kwargs = decode(header["kwargs"], get_array, get_handle)
+                result = func(*args, **kwargs)
+            else:
+                result = self.handles[header["h"]]
+                if "key" in header:
+                    result = result[decode(header["key"], get_array, get_handle)]
+        except BaseException as exc:  # noqa: BLE001 - every student failure is reported
+            self._send_error(exc)
+            return
+        self._reply_value(result, keep_all=header.get("keep", False))
+
+    def _keep(self, obj) -> int:
+        hid = self.next_handle
+        self.next_handle += 1
+        self.handles[hid] = obj
+        return hid
+
+    def _reply_value(self, value, keep_all: bool):
+        limit = self.cfg["max_message_bytes"]
+        blobs: list[bytes] = []
+
+        def put_array(arr):
+            blobs.append(npy_bytes(arr))
+            return len(blobs) - 1
+
+        try:
+            if keep_all:
+                enc = {"$": "h", "id": self._keep(value), "type": type(value).__name__[:100]}
+            else:
+                enc = encode(value, put_array, self._keep, [limit, limit])
+            frame = pack({"ok": True, "v": enc}, blobs)
+            if len(frame) > limit:
+                raise ResultTooLarge(f"the result is too large to send back ({len(frame) / 2**20:.0f} MB; "
+                                     f"the limit is {limit / 2**20:.0f} MB)")
+        except BaseException as exc:  # noqa: BLE001 - e.g. MemoryError while encoding
+            self._send_error(exc)
+            return
+        self.sock.sendall(frame)
+
+    def _send_error(self, exc):
+        try:
+            info = error_info(exc)
+        except BaseException:  # noqa: BLE001
+            info = {"type": "Exception", "message": "unprintable error", "traceback": ""}
+        self.sock.sendall(pack({"ok": False, "err": info}, []))
+
+
+# --------------------------------------------------------------------------------------------
+# The zygote
+
+def _prctl(option: int, arg: int) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(option, arg, 0, 0, 0)
+
+
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+
+
+def _vmsize() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _user_process_count(uid: int) -> int:
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    n += 1
+            except OSError:
+                pass
+    return n
+
+
+def _start_child(sock, cfg: dict, workdir: str):
+    """In the forked child: isolate, limit, then run the submission. Never returns."""
+    import resource
+
+    try:
+        os.setsid()
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, sock.fileno())
+        os.closerange(sock.fileno() + 1, 65536)
+        os.makedirs(workdir, mode=0o700)
+        uid = cfg.get("uid")
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        os.chdir(workdir)
+        os.environ["PWD"] = workdir
+        mem = cfg["memory_mb"] * 2**20
+        nproc_base = 0
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            nproc_base = _user_process_count(uid)
+        else:
+            nproc_base = _user_process_count(os.getuid())
+        limits = [
+            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_CPU, cfg["cpu_seconds"]),
+            (resource.RLIMIT_FSIZE, cfg["max_file_bytes"]),
+            (resource.RLIMIT_NOFILE, 256),
+            (resource.RLIMIT_NPROC, nproc_base + cfg["max_processes"]),
+            (resource.RLIMIT_AS, _vmsize() + mem),
+        ]
+        for which, value in limits:
+            resource.setrlimit(which, (value, value))
+        if uid is not None:
+            os.setuid(uid)      # after the limits: an unprivileged process cannot raise them again
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        Child(sock, cfg).serve()
+    except BaseException:  # noqa: BLE001 - the grader sees the closed socket as a crash
+        pass
+    os._exit(70)
+
+
+class Zygote:
+    def __init__(self, ctrl, cfg: dict):
+        self.ctrl, self.cfg = ctrl, cfg
+        self.me = os.getpid()
+        self.scratch = cfg["scratch"]
+        self.own = os.path.join(self.scratch, ".zygote")
+        self.child: int | None = None
+        self.serial = 0
+
+    def loop(self):
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self.ctrl, 65536, 4)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                self.end(0.0)
+                os._exit(0)
+            msg = json.loads(data)
+            op = msg.get("op")
+            if op == "spawn":
+                reply = self.spawn(msg["cfg"], fds[0])
+            elif op == "end":
+                reply = self.end(float(msg.get("wait", 0.0)))
+            else:
+                reply = {"ok": True, "pid": self.me}
+            self.ctrl.send(json.dumps(reply).encode())
+
+    def spawn(self, cfg: dict, fd: int) -> dict:
+        self.serial += 1
+        workdir = os.path.join(self.scratch, f"w{self.serial}")
+        sock = socket.socket(fileno=fd)
+        pid = os.fork()
+        if pid == 0:
+            self.ctrl.close()
+            _start_child(sock, {**self.cfg, **cfg}, workdir)
+        sock.close()
+        self.child = pid
+        return {"ok": True, "pid": pid}
+
+    def end(self, wait: float) -> dict:
+        """Kill the submission (waiting up to `wait` s for its child to exit by itself, to report
+        how it ended), every process it left behind, and its files."""
+        status = None
+        if self.child is not None:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    pid, st = os.waitpid(self.child, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid:
+                    status = _describe(st)
+                    break
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.005)
+            self.child = None
+        killed = self.kill_all()
+        self.wipe()
+        return {"ok": True, "status": status, "killed": killed}
+
+    def kill_all(self) -> int:
+        killed = 0
+        for _ in range(200):
+            victims = self.victims()
+            for pid in victims:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+            reaped = self.reap()
+            if not victims and not reaped:
+                break
+            if not victims:
+                continue
+            time.sleep(0.001)
+        return killed
+
+    def reap(self) -> int:
+        n = 0
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return n
+            if pid == 0:
+                return n
+            n += 1
+
+    def victims(self) -> list[int]:
+        """Live processes to kill: with a PID namespace, all but pid 1 and us; without one, our
+        descendants (as child subreaper, we inherit whatever escaped with setsid/double fork)."""
+        if self.cfg["pidns"]:
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+            return [p for p in pids if p not in (1, self.me) and _alive(p)]
+        out, todo = [], [self.me]
+        while todo:
+            pid = todo.pop()
+            for kid in _children(pid):
+                if _alive(kid):
+                    out.append(kid)
+                todo.append(kid)
+        return out
+
+    def wipe(self):
+        import shutil
+
+        for name in os.listdir(self.scratch):
+            path = os.path.join(self.scratch, name)
+            if path == self.own:
+                continue
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    """True unless the process is gone or a zombie (a zombie cannot be killed, only reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        why = {"SIGKILL": " (killed, e.g. by the memory or process limits)",
+               "SIGXCPU": " (CPU time limit exceeded)", "SIGSEGV": " (segmentation fault)",
+               "SIGXFSZ": " (file size limit exceeded)"}.get(name, "")
+        return f"the student process was killed by signal {name}{why}"
+    code = os.WEXITSTATUS(status)
+    return f"the student process exited with status {code} (e.g. os._exit or sys.exit)"
+
+
+def zygote_main(fd: int, cfg: dict):
+    ctrl = socket.socket(fileno=fd)
+    for p in cfg["sys_path"]:
+        if p not in sys.path:
+            sys.path.append(p)
+    os.makedirs(os.path.join(cfg["scratch"], ".zygote"), exist_ok=True)
+    os.chdir(os.path.join(cfg["scratch"], ".zygote"))
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_DUMPABLE, 0)          # students (same uid without root) cannot ptrace us
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    font_cache, mpl_dir = cfg.get("font_cache"), os.environ.get("MPLCONFIGDIR")
+    if font_cache and mpl_dir:
+        import shutil
+
+        os.makedirs(mpl_dir, exist_ok=True)
+        try:
+            shutil.copy(font_cache, os.path.join(mpl_dir, os.path.basename(font_cache)))
+        except OSError:
+            pass
+    import numpy  # noqa: F401 - pre-imported once, shared copy-on-write by every child
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        pass
+    ctrl.send(json.dumps({"ok": True, "pid": os.getpid(), "python": sys.version.split()[0]}).encode())
+    Zygote(ctrl, cfg).loop()
+
+
+if __name__ == "__main__":
+    zygote_main(int(sys.argv[1]), json.loads(sys.argv[2]))
