@@ -220,6 +220,14 @@ class Child:
         self.ns = new_namespace()
         self.handles: dict[int, object] = {}
         self.next_handle = 1
+        self.pid = os.getpid()
+
+    def send(self, data: bytes):
+        """Only the submission's main process answers: a process the student forked that comes
+        back into this loop (its fork() failed later, say) exits instead of writing."""
+        if os.getpid() != self.pid:
+            os._exit(0)
+        self.sock.sendall(data)
 
     def serve(self):
         module = types.ModuleType("__main__")
@@ -231,13 +239,15 @@ class Child:
                 header, blobs = recv_frame(self.sock)
             except (EOFError, OSError):
                 os._exit(0)
+            if os.getpid() != self.pid:
+                os._exit(0)
             op = header.get("op")
             if op == "run":
                 for index, source in header["cells"]:
                     self._capture()
                     err = run_cell(self.ns, index, source)
-                    self.sock.sendall(pack({"ev": "done", "cell": index, "error": err}, []))
-                self.sock.sendall(pack({"ev": "ready"}, []))
+                    self.send(pack({"ev": "done", "cell": index, "error": err}, []))
+                self.send(pack({"ev": "ready"}, []))
             elif op == "has":
                 self._reply_value(callable(self.ns.get(header["name"])), keep_all=False)
             elif op in ("call", "fetch"):
@@ -304,14 +314,14 @@ class Child:
         except BaseException as exc:  # noqa: BLE001 - e.g. MemoryError while encoding
             self._send_error(exc)
             return
-        self.sock.sendall(frame)
+        self.send(frame)
 
     def _send_error(self, exc):
         try:
             info = error_info(exc)
         except BaseException:  # noqa: BLE001
             info = {"type": "Exception", "message": "unprintable error", "traceback": ""}
-        self.sock.sendall(pack({"ok": False, "err": info}, []))
+        self.send(pack({"ok": False, "err": info}, []))
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,6 +435,7 @@ class Zygote:
     def spawn(self, cfg: dict, fd: int) -> dict:
         self.serial += 1
         workdir = os.path.join(self.scratch, f"w{self.serial}")
+        os.set_inheritable(fd, False)      # programs the student runs must not hold it open
         sock = socket.socket(fileno=fd)
         pid = os.fork()
         if pid == 0:

@@ -561,11 +561,14 @@ class StudentSession:
                     header = self._receive(self._limits.cell_timeout, f"cell {index}",
                                            running_cell=index)
                     if header.get("ev") != "done" or header.get("cell") != index:
-                        raise ProtocolError("unexpected message while running cells")
+                        self._end_child(0.0)
+                        raise _CellFailure(index, "crash", "the cell broke the student process's "
+                                           "connection to the grader (unexpected message)")
                     err = header.get("error")
                     if err is not None and index not in self._errors:
+                        message = _text(err.get("message")) if isinstance(err, dict) else ""
                         self._errors[index] = {"cell": index, "kind": "error",
-                                               "message": _text(err.get("message"))}
+                                               "message": message or "the cell raised an error"}
                 if self._receive(self._limits.cell_timeout, "cells").get("ev") != "ready":
                     raise ProtocolError("unexpected message after the cells")
                 self._dead_reason = None
@@ -594,7 +597,12 @@ class StudentSession:
             header, self._blobs = self._recv_frame(timeout)
             return header
         except _Timeout as exc:
-            self._end_child(0.0)
+            status = self._end_child(0.0)
+            if status is not None and not self._exhausted:
+                # It died but a process it forked kept the socket open: a crash, not a hang.
+                if running_cell is None:
+                    raise _Dead(status) from None
+                raise _CellFailure(running_cell, "crash", status) from None
             if running_cell is None:
                 raise
             kind = "timeout"
