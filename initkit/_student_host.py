@@ -574,12 +574,16 @@ class Zygote:
                     killed += 1
                 except OSError:
                     pass
+            for pid in victims:         # our own children: wait for them, no polling
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
             reaped = self.reap()
             if not victims and not reaped:
                 break
-            if not victims:
-                continue
-            time.sleep(0.001)
+            if victims and not reaped and all(_alive(p) is False for p in victims):
+                time.sleep(0.0005)      # zombies of others: wait until they are reparented to us
         return killed
 
     def reap(self) -> int:

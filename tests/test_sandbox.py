@@ -589,3 +589,23 @@ def test_without_bubblewrap_limits_still_hold(monkeypatch):
         assert wait_until(lambda: processes_with(marker) == [])
     finally:
         h.close()
+
+
+def test_in_process_student_same_exceptions():
+    nb = cells("print('x' * 10**7)\nraise ValueError('cell')",
+               "def bad(): raise KeyError('k')\ndef spin():\n    while True:\n        pass\n"
+               "def big(): return np.zeros(10**6)")
+    limits = Limits(call_timeout=0.3, total_timeout=5.0, max_message_bytes=1 << 20)
+    with InProcessStudent(nb, limits) as s:
+        assert [(e["cell"], e["kind"]) for e in s.cell_errors] == [(1, "error")]
+        with pytest.raises(StudentError) as info:
+            s.call("bad")
+        assert info.value.exc_type == "KeyError" and "<cell 2>" in info.value.traceback
+        with pytest.raises(StudentTimeout):
+            s.call("spin")
+        with pytest.raises(StudentError, match="too large"):
+            s.call("big")
+        with pytest.raises(StudentError, match="not defined"):
+            s.call("missing")
+        assert s.has("ok") and not s.has("missing")
+        assert_ok(s)
