@@ -431,7 +431,21 @@ def _prctl(option: int, arg: int) -> None:
     libc.prctl(option, arg, 0, 0, 0)
 
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_KEEPCAPS = 1, 4, 8
+PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
+CAP_DAC_READ_SEARCH = 2
+
+
+def _keep_only_capability(cap: int) -> None:
+    """Effective and permitted capabilities = {cap} (after setuid with PR_SET_KEEPCAPS). Not
+    inherited across exec: programs the student starts have none."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)         # _LINUX_CAPABILITY_VERSION_3, self
+    data = (ctypes.c_uint32 * 6)(1 << cap, 1 << cap, 0, 0, 0, 0)  # effective, permitted, inheritable
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def _vmsize() -> int:
@@ -491,7 +505,11 @@ def _start_child(sock, cfg: dict, workdir: str):
         for which, value in limits:
             resource.setrlimit(which, (value, value))
         if uid is not None:
+            if cfg.get("keep_read_cap"):
+                _prctl(PR_SET_KEEPCAPS, 1)
             os.setuid(uid)      # after the limits: an unprivileged process cannot raise them again
+            if cfg.get("keep_read_cap"):
+                _keep_only_capability(CAP_DAC_READ_SEARCH)
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

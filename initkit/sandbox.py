@@ -320,9 +320,12 @@ class SandboxHost:
             os.chmod(scratch, 0o711)
             env["HOME"] = scratch
             env["MPLCONFIGDIR"] = os.path.join(scratch, ".zygote", "mpl")
-            # As root, drop to a sandbox uid only if it can still read the interpreter.
-            uid = _sandbox_uid() if root and _world_readable(python, sys.base_prefix) else None
-            cfg.update(scratch=scratch, pidns=False, uid=uid, font_cache=_matplotlib_font_cache())
+            # As root, student code runs as an unprivileged uid that keeps only the capability to
+            # read files (the Python installation may sit in a folder only root can enter): it
+            # cannot write the grader's files, signal its processes or exceed RLIMIT_NPROC.
+            cfg.update(scratch=scratch, pidns=False, uid=_sandbox_uid() if root else None,
+                       keep_read_cap=root and not _world_readable(python, sys.base_prefix),
+                       font_cache=_matplotlib_font_cache())
             cmd = [python, "-I", "-S", script, str(fd), json.dumps(cfg)]
             return cmd, env, scratch
         cfg.update(scratch="/tmp", pidns=True, uid=_sandbox_uid() if root else None)

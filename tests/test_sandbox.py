@@ -459,6 +459,7 @@ def test_fork_bomb_is_bounded_by_the_process_limit(host):
         assert wait_until(lambda: processes_of_uid(200000 + os.getpid() % 100000) == [])
 
 
+@bubblewrap_only
 def test_killing_the_zygote_affects_only_that_session(host):
     nb = cells("""
     import os, signal
