@@ -420,7 +420,8 @@ class SandboxHost:
                 if self._ctrl is None or self._proc is None or self._proc.poll() is not None:
                     if msg["op"] == "end":
                         self._restart_zygote()      # nothing left to end: the sandbox died
-                        return {"ok": True, "status": "the sandbox was restarted", "killed": 0}
+                        return {"ok": True, "killed": 0, "restarted": True,
+                                "status": "the sandbox died (was its zygote killed?) and was restarted"}
                     self._restart_zygote()
                 try:
                     self._ctrl.settimeout(CONTROL_TIMEOUT)
@@ -436,7 +437,8 @@ class SandboxHost:
                     pass
                 if attempt == 0 and msg["op"] == "end":
                     self._restart_zygote()
-                    return {"ok": True, "status": "the sandbox was restarted", "killed": 0}
+                    return {"ok": True, "killed": 0, "restarted": True,
+                                "status": "the sandbox died (was its zygote killed?) and was restarted"}
                 self._restart_zygote()
             raise SandboxStartError("the sandbox zygote does not answer")
 
@@ -543,6 +545,7 @@ class StudentSession:
         self._deadline = self._start_time + self._limits.total_timeout
         self._exhausted = False
         self._dead_reason: str | None = None
+        self._sandbox_died = False
         self.closed = False
         self._start()
 
@@ -587,6 +590,11 @@ class StudentSession:
                 self._end_child(0.0)
                 self._dead_reason = f"the student process failed while running the cells: {exc}"
                 return
+            except _SandboxDied as exc:
+                if self._restarts >= MAX_RESTARTS:
+                    self._dead_reason = str(exc)
+                    return
+                self._restarts += 1
             except _CellFailure as failure:
                 self._errors.setdefault(failure.index, {"cell": failure.index, "kind": failure.kind,
                                                         "message": failure.message})
@@ -623,6 +631,8 @@ class StudentSession:
             status = self._end_child(0.5)
             if running_cell is None:
                 raise _Dead(_reason(exc, status)) from None
+            if self._sandbox_died:
+                raise _SandboxDied(status) from None     # not this cell's doing: run them again
             raise _CellFailure(running_cell, "crash", _reason(exc, status)) from None
 
     def _end_child(self, wait: float) -> str | None:
@@ -631,6 +641,7 @@ class StudentSession:
             self._sock.close()
             self._sock = None
         reply = self._host._control({"op": "end", "wait": wait})
+        self._sandbox_died = bool(reply.get("restarted"))
         return reply.get("status")
 
     def _recv_frame(self, timeout: float):
@@ -821,6 +832,10 @@ class StudentSession:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _SandboxDied(Exception):
+    pass
 
 
 class _CellFailure(Exception):
