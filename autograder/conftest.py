@@ -1,0 +1,92 @@
+"""`pytest autograder --submission PATH.ipynb`: grade one notebook with the hidden tests.
+
+The notebook runs in the sandbox (initkit.sandbox); the fixtures are `student` (its session) and
+`ref` (the trusted reference from the source notebook). A failed test shows only the message a
+student can act on (initkit.runner.describe), never the hidden test's code or traceback, and the
+run ends with the per-criterion score summary. `--results-json FILE` also writes the outcomes.
+"""
+
+import json
+
+import pytest
+
+from initkit import runner
+from initkit.criteria import CRITERIA, MAX_SCORE
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("initkit")
+    group.addoption("--submission", metavar="PATH.ipynb", help="the notebook to grade")
+    group.addoption("--in-process", action="store_true",
+                    help="run the notebook in this process, WITHOUT isolation (trusted notebooks only)")
+    group.addoption("--results-json", metavar="FILE", help="also write the test outcomes as JSON")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "criterion(name): the grading criterion a hidden test belongs to")
+    config._initkit_results = []
+
+
+@pytest.fixture(scope="session")
+def ref():
+    from initkit.reference import reference
+
+    return reference()
+
+
+@pytest.fixture(scope="session")
+def student(request):
+    from initkit.notebook import SubmissionError, read_submission
+
+    path = request.config.getoption("--submission")
+    if not path:
+        pytest.exit("usage: pytest autograder --submission PATH.ipynb", returncode=4)
+    try:
+        cells = read_submission(path)
+    except SubmissionError as exc:
+        pytest.exit(f"cannot grade: {exc}", returncode=3)
+    if request.config.getoption("--in-process"):
+        from initkit.inprocess import InProcessStudent
+
+        session = InProcessStudent(cells)
+        yield session
+        session.close()
+        return
+    from initkit.sandbox import SandboxHost
+
+    with SandboxHost() as host, host.open_session(cells) as session:
+        yield session
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if call.when != "call":
+        return
+    marker = item.get_closest_marker("criterion")
+    if call.excinfo is None:
+        outcome, message = "passed", ""
+    else:
+        outcome, message = runner.describe(call.excinfo.value)
+        report.longrepr = f"[{outcome}] {message}"   # the student's message only, no test code
+    item.config._initkit_results.append({"name": item.name, "criterion": marker.args[0] if marker else None,
+                                         "outcome": outcome, "message": message})
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    results = config._initkit_results
+    if not results:
+        return
+    scores = runner.criteria_scores([r for r in results if r["criterion"] in CRITERIA])
+    tr = terminalreporter
+    tr.section("initkit score by criterion")
+    for name, s in scores.items():
+        mine = [r for r in results if r["criterion"] == name]
+        passed = sum(r["outcome"] == "passed" for r in mine)
+        tr.write_line(f"{name:<20} {s['score']:6.2f} / {s['max_score']:<3}  ({passed}/{len(mine)} tests passed)")
+    total = sum(s["score"] for s in scores.values())
+    tr.write_line(f"{'total':<20} {total:6.2f} / {MAX_SCORE}")
+    path = config.getoption("--results-json")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"tests": results, "criteria": scores, "score": round(total, 6)}, f, indent=1)
