@@ -50,7 +50,7 @@ def test_constant(student, dims, value):
 # --------------------------------------------------------------------------- random
 
 @pytest.mark.criterion("random")
-@pytest.mark.parametrize("dims,scale,seed", [([1, 400, 300], 0.05, 101), ([300, 1, 200], 3.0, 102)],
+@pytest.mark.parametrize("dims,scale,seed", [([1, 400, 100], 0.05, 101), ([300, 1, 200], 3.0, 102)],
                          ids=["scale-0.05", "scale-3"])
 def test_random_distribution(student, dims, scale, seed):
     """Every W: mean zero and variance scale² (chi-square band); the 1-wide layers make copies of
@@ -102,8 +102,8 @@ def _variance_test(student, fn, dims, seed, formula_name, variance_of):
 # Big non-square layers in both orientations (160,000 entries: the bands are about ±2% wide, so
 # fan_in, fan_out, fan_avg and 1/fan_in are far apart), then every layer of a deeper network
 # (catches a fan taken from the wrong entry of layer_dims).
-VARIANCE_CASES = [([800, 200], 11), ([200, 800], 12), ([300, 200, 100, 50], 13)]
-VARIANCE_IDS = ["800-200", "200-800", "300-200-100-50"]
+VARIANCE_CASES = [([800, 200], 11), ([200, 800], 12), ([160, 80, 40, 20], 13)]
+VARIANCE_IDS = ["800-200", "200-800", "160-80-40-20"]
 
 
 @pytest.mark.criterion("xavier_variance")
