@@ -1,0 +1,121 @@
+"""Generate the student release with nbgrader's own API, and check the committed one is fresh.
+
+`release/init_symmetry/` is never edited by hand: it is what `nbgrader generate_assignment`
+makes from `source/init_symmetry/` with the course's `nbgrader_config.py`. `release_is_fresh`
+regenerates into a temporary copy of the course and compares, so a test (and CI) fails when
+someone changes the source notebook without regenerating the release.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .criteria import ASSIGNMENT
+from .paths import course_root as _find_course_root
+
+
+class ReleaseError(RuntimeError):
+    """nbgrader could not generate the release; the message carries nbgrader's log."""
+
+
+def _load_config(root: Path):
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config_file = root / "nbgrader_config.py"
+    if not config_file.is_file():
+        raise ReleaseError(f"{config_file}: missing; the course root must hold nbgrader_config.py")
+    config = Config()
+    config.merge(PyFileConfigLoader(config_file.name, path=str(root)).load_config())
+    # The config file sets the root to its own folder; say it explicitly so a copied course
+    # (release_is_fresh) can never write into the original one.
+    config.CourseDirectory.root = str(root)
+    return config
+
+
+@contextmanager
+def _env_scripts_on_path():
+    """nbgrader's Gradebook runs the `alembic` command found on PATH; when Python is called as
+    .venv/bin/python without activating the venv, that is not on PATH. Put this interpreter's
+    scripts folder first for the duration of the call."""
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def generate_release(course_root: str | os.PathLike | None = None, force: bool = True) -> Path:
+    """Run nbgrader's generate_assignment for the assignment; return the release folder.
+
+    Also records the assignment's cells in the course's gradebook.db, as nbgrader always does
+    (batch grading writes scores against them).
+    """
+    root = _find_course_root(course_root)
+    source = root / "source" / ASSIGNMENT
+    if not source.is_dir():
+        raise ReleaseError(f"{source}: no source folder for assignment {ASSIGNMENT!r}")
+
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = _load_config(root)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    with _env_scripts_on_path():
+        result = api.generate_assignment(ASSIGNMENT, force=force, create=True)
+    release = root / "release" / ASSIGNMENT
+    if not result.get("success"):
+        raise ReleaseError(
+            f"nbgrader generate_assignment {ASSIGNMENT} failed in {root}:\n"
+            f"{result.get('error') or ''}\n--- nbgrader log ---\n{result.get('log') or ''}"
+        )
+    if not release.is_dir():
+        raise ReleaseError(f"nbgrader reported success but {release} was not written:\n{result.get('log')}")
+    return release
+
+
+def _normalised(path: Path) -> list[str]:
+    """A file's lines for comparison; notebooks as key-sorted JSON so formatting does not matter."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".ipynb":
+        text = json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False)
+    return text.splitlines(keepends=True)
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def release_is_fresh(course_root: str | os.PathLike | None = None) -> tuple[bool, str]:
+    """(True, "") if the committed release equals a fresh generation, else (False, a unified diff)."""
+    root = _find_course_root(course_root)
+    committed = root / "release" / ASSIGNMENT
+    with tempfile.TemporaryDirectory(prefix="initkit-release-") as tmp:
+        copy = Path(tmp) / "course"
+        (copy / "source").mkdir(parents=True)
+        shutil.copy2(root / "nbgrader_config.py", copy / "nbgrader_config.py")
+        shutil.copytree(root / "source" / ASSIGNMENT, copy / "source" / ASSIGNMENT)
+        fresh = generate_release(copy)
+
+        old, new = _files(committed), _files(fresh)
+        diff: list[str] = []
+        for name in sorted(set(old) | set(new)):
+            a = _normalised(old[name]) if name in old else []
+            b = _normalised(new[name]) if name in new else []
+            if a != b:
+                diff.extend(difflib.unified_diff(
+                    a, b, fromfile=f"committed release/{ASSIGNMENT}/{name}",
+                    tofile=f"fresh release/{ASSIGNMENT}/{name}"))
+    if not old:
+        diff.insert(0, f"{committed}: no committed release; run `initkit release`\n")
+    return (not diff, "".join(diff))

@@ -1,0 +1,35 @@
+"""nbgrader configuration for the initkit course (the repository root is the course directory).
+
+Everything here is about making `nbgrader generate_assignment init_symmetry` give the same release
+on every machine: a fixed course id and root, fixed stubs, and no header/footer or other
+machine-dependent inputs.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "initkit"
+# The folder of this file, whatever the current directory is, so the API and the CLI agree.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+
+# What a student sees in place of the instructor's solution.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"
+c.ClearSolutions.end_solution_delimeter = "END SOLUTION"
+c.ClearSolutions.enforce_metadata = True
+
+# Pinned rather than left to defaults that could change between nbgrader versions.
+c.IncludeHeaderFooter.header = ""
+c.IncludeHeaderFooter.footer = ""
+c.LockCells.lock_solution_cells = True
+c.LockCells.lock_grade_cells = True
+c.LockCells.lock_readonly_cells = True
+c.LockCells.lock_all_cells = False
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+# Only the notebook is released; editor leftovers never are.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
