@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .criteria import CRITERIA
-from .sandbox import BudgetExhausted, StudentCrash, StudentError, StudentTimeout
+from .sandbox import BudgetExhausted, RepeatedTimeout, StudentCrash, StudentError, StudentTimeout
 
 FIXTURES = ("student", "ref")
 _PACKAGE = "_initkit_hidden_tests"
@@ -181,7 +181,7 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "failed", str(exc) or "the check failed"
     if isinstance(exc, StudentError):
         return "failed", _student_error_message(exc)
-    if isinstance(exc, BudgetExhausted):
+    if isinstance(exc, (BudgetExhausted, RepeatedTimeout)):
         return "timeout", str(exc)
     if isinstance(exc, StudentTimeout):
         return "timeout", f"{exc.fn} took longer than {exc.seconds:g} s (time limit)"

@@ -27,7 +27,11 @@ from pathlib import Path
 
 from . import _student_host as host_code
 
-MAX_RESTARTS = 5            # student process restarts per session before calls fail at once
+MAX_RESTARTS = 30           # student process restarts per session before calls fail at once
+# A function that hit the call time limit this often is not called again in the session: an
+# infinite loop would otherwise cost every one of its tests a full call_timeout. The tests run in
+# a fixed order, so which calls are skipped is the same on every run.
+MAX_TIMEOUTS_PER_FUNCTION = 2
 ZYGOTE_START_TIMEOUT = 60.0
 CONTROL_TIMEOUT = 20.0
 SANDBOX_DIR = "/sandbox"    # where the host script is visible inside bubblewrap
@@ -36,7 +40,7 @@ SANDBOX_DIR = "/sandbox"    # where the host script is visible inside bubblewrap
 @dataclass
 class Limits:
     cell_timeout: float = 30.0      # wall seconds per notebook cell
-    call_timeout: float = 10.0      # wall seconds per function call
+    call_timeout: float = 5.0       # wall seconds per function call (ours take milliseconds)
     total_timeout: float = 120.0    # wall seconds per submission, all cells and calls
     cpu_seconds: int = 120          # RLIMIT_CPU of the student process
     memory_mb: int = 1024           # address-space allowance above the pre-imported zygote
@@ -67,6 +71,18 @@ class BudgetExhausted(StudentTimeout):
     def __init__(self, fn: str, seconds: float):
         super().__init__(fn, seconds)
         self.args = (f"{fn}: not run: the submission used up its total time budget of {seconds:g} s",)
+
+    def __str__(self):
+        return self.args[0]
+
+
+class RepeatedTimeout(StudentTimeout):
+    """Raised without calling: the function already hit the time limit MAX_TIMEOUTS_PER_FUNCTION times."""
+
+    def __init__(self, fn: str, seconds: float, times: int):
+        super().__init__(fn, seconds)
+        self.args = (f"{fn}: not run: it already exceeded the {seconds:g} s time limit "
+                     f"{times} times in this submission",)
 
     def __str__(self):
         return self.args[0]
@@ -543,6 +559,7 @@ class StudentSession:
         self._restarts = 0
         self._start_time = time.monotonic()
         self._deadline = self._start_time + self._limits.total_timeout
+        self._timeouts: dict[str, int] = {}  # function name -> calls that hit call_timeout
         self._exhausted = False
         self._dead_reason: str | None = None
         self._sandbox_died = False
@@ -732,6 +749,7 @@ class StudentSession:
         except _Timeout as exc:
             if self._exhausted:
                 raise BudgetExhausted(fn, self._limits.total_timeout) from None
+            self._timeouts[fn] = self._timeouts.get(fn, 0) + 1
             raise StudentTimeout(fn, exc.args[0]) from None
         except _Dead as exc:
             raise StudentCrash(fn, str(exc)) from None
@@ -790,6 +808,8 @@ class StudentSession:
         if not isinstance(fn, str):
             raise TypeError("fn must be the function's name")
         self._ready(fn)
+        if self._timeouts.get(fn, 0) >= MAX_TIMEOUTS_PER_FUNCTION:
+            raise RepeatedTimeout(fn, self._limits.call_timeout, self._timeouts[fn])
         struct_, blobs = self._encode(fn, {"a": list(args), "k": dict(kwargs)})
         header = {"op": "call", "fn": fn, "args": struct_["v"]["a"], "kwargs": struct_["v"]["k"],
                   "keep": keep}

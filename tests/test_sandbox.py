@@ -18,7 +18,8 @@ import pytest
 import initkit
 from initkit.inprocess import InProcessStudent
 from initkit.notebook import CodeCell
-from initkit.sandbox import (RNG, BudgetExhausted, Handle, Limits, SandboxHost, StudentCrash,
+from initkit.sandbox import (MAX_RESTARTS, MAX_TIMEOUTS_PER_FUNCTION, RNG, BudgetExhausted, Handle, Limits,
+                             RepeatedTimeout, SandboxHost, StudentCrash,
                              StudentError, StudentTimeout)
 
 REPO = Path(initkit.__file__).resolve().parent.parent
@@ -295,6 +296,21 @@ def test_infinite_loop_in_function_times_out_then_next_call_works(host):
             s.fetch(handle)
 
 
+def test_a_function_that_keeps_hanging_is_not_called_again(host):
+    nb = cells("def spin(x):\n    while True:\n        pass\n", "def n(): return 42")
+    with host.open_session(nb) as s:
+        for _ in range(MAX_TIMEOUTS_PER_FUNCTION):
+            with pytest.raises(StudentTimeout) as info:
+                s.call("spin", 1)
+            assert not isinstance(info.value, RepeatedTimeout)
+        start = time.monotonic()
+        with pytest.raises(RepeatedTimeout, match="already exceeded"):
+            s.call("spin", 2)
+        assert time.monotonic() - start < 0.5      # refused without waiting
+        assert s.call("n") == 42                   # other functions still run
+        assert_ok(s)
+
+
 def test_hanging_and_crashing_cells_are_skipped_and_the_rest_runs(host):
     nb = cells("while True:\n    pass", "import os\nos._exit(0)", "def later(): return 'later'",
                "raise RuntimeError('plain error')")
@@ -356,7 +372,7 @@ def test_os_exit_in_function_is_a_crash_then_calls_work(host):
 def test_restarts_are_bounded(host):
     nb = cells("import os\ndef die(): os._exit(1)")
     with host.open_session(nb) as s:
-        for _ in range(6):
+        for _ in range(MAX_RESTARTS + 1):
             with pytest.raises(StudentCrash):
                 s.call("die")
         start = time.monotonic()
@@ -534,14 +550,14 @@ def test_total_budget():
         warnings.simplefilter("ignore", RuntimeWarning)
         h = SandboxHost(limits)
     try:
-        nb = cells("def spin():\n    while True:\n        pass\n")
+        nb = cells("def spin():\n    while True:\n        pass\n", "spin2 = spin")
         with h.open_session(nb) as s:
             assert_ok(s)
             for _ in range(2):
                 with pytest.raises(StudentTimeout):
                     s.call("spin")
             with pytest.raises(BudgetExhausted):
-                s.call("spin")
+                s.call("spin2")
             start = time.monotonic()
             with pytest.raises(BudgetExhausted):
                 s.call("ok")
