@@ -79,6 +79,9 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     scores = runner.criteria_scores([r for r in results if r["criterion"] in CRITERIA])
     tr = terminalreporter
+    tr.section("initkit test outcomes")
+    for r in results:
+        tr.write_line(f"{r['outcome'].upper():<8} {r['name']}  ({r['criterion']})")
     tr.section("initkit score by criterion")
     for name, s in scores.items():
         mine = [r for r in results if r["criterion"] == name]
