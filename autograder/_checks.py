@@ -50,6 +50,8 @@ def array(fn: str, what: str, value, shape=None, *, float64=False) -> np.ndarray
 
 def number(fn: str, what: str, value) -> float:
     """A real scalar (Python or numpy number, or a 0-d array)."""
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray)):
         fail(f"{fn}: {what} should be a number (a float), got {type(value).__name__}")
     if isinstance(value, np.ndarray):
@@ -64,7 +66,8 @@ def number(fn: str, what: str, value) -> float:
 
 
 def boolean(fn: str, value) -> bool:
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype == np.bool_:
+    """True/False, also as a numpy bool (np.all(...) returns one)."""
+    if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0 and value.dtype == np.bool_:
         return bool(value)
     if isinstance(value, bool):
         return value

@@ -200,8 +200,20 @@ def forward_propagation(X, parameters, hidden_activation="relu"):
 ''',
 }
 
+# numpy scalars as results: np.bool_ from np.all, np.float64 / a 0-d array from a numpy cost.
+NUMPY_SCALARS = {
+    "is_layer_symmetric": '''def is_layer_symmetric(parameters, l, tol=1e-10):
+    W, b = parameters[f"W{l}"], parameters[f"b{l}"]
+    return np.all(np.abs(W - W[0]) <= tol) & np.all(np.abs(b - b[0]) <= tol)
+''',
+    "compute_cost": '''def compute_cost(AL, Y):
+    m = Y.shape[1]
+    return np.squeeze(-(Y @ np.log(AL).T + (1 - Y) @ np.log(1 - AL).T) / m)
+''',
+}
+
 CORRECT = {"instructor": {}, "loops-tuple-cache": LOOPS, "dict-cache": DICT_CACHE,
-           "class-cache": CLASS_CACHE}
+           "class-cache": CLASS_CACHE, "numpy-scalars": NUMPY_SCALARS}
 
 # --------------------------------------------------------------------------- faulty variants
 
@@ -430,7 +442,7 @@ def test_faulty_variant_loses_exactly_its_criteria(tmp_path, name):
 # The sandbox gives the same results as in-process (one correct variant per cache kind, faults of
 # each part): class-instance caches cross as handles, gradients of a forward that differs go
 # through many calls.
-SANDBOX_SUBSET = ["class-cache", "dict-cache", "he-1-over-fan-in", "tiled-random-rows",
+SANDBOX_SUBSET = ["class-cache", "dict-cache", "numpy-scalars", "he-1-over-fan-in", "tiled-random-rows",
                   "consistent-sigmoid-network", "symmetry-check-ignores-biases", "update-with-noise"]
 
 
