@@ -110,7 +110,7 @@ def _bad_inputs(course: Path, correct: bytes) -> dict[str, str]:
     add(course, "empty", b"")
     add(course, "truncated", correct[: len(correct) // 3])
     v3 = nbformat.v3.new_notebook()
-    add(course, "nbformat3", nbformat.v3.writes(v3))
+    add(course, "nbformat3", nbformat.v3.writes_json(v3))
     (course / "submitted" / "no_notebook" / ASSIGNMENT).mkdir(parents=True)
     add(course, "two_notebooks", correct, "a.ipynb")
     add(course, "two_notebooks", correct, "b.ipynb")
