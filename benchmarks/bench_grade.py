@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
         summary, t_init, mem = run_batch(course, tmp / "out-initkit", args.workers)
         isolation = {r.get("isolation") for r in summary.graded}
-        _, t_floor, _ = run_batch(course, tmp / "out-floor", args.workers, InProcessHost)
+        floor, t_floor, _ = run_batch(course, tmp / "out-floor", args.workers, InProcessHost)
         t_nb, n_nb = run_nbgrader(course, students, args.nbgrader_sample)
 
         rate_init, rate_floor = args.n / t_init, args.n / t_floor
@@ -233,7 +233,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  nbgrader autograde {t_nb:7.1f} s   {rate_nb:7.2f} submissions/s "
               f"({n_nb} submissions, {t_nb / max(n_nb, 1):.2f} s each)")
         print(f"  floor (in-process) {t_floor:7.1f} s   {rate_floor:7.2f} submissions/s")
+        print(f"    of which grading  {summary.grading_seconds:7.1f} s   "
+              f"{args.n / summary.grading_seconds:7.2f} submissions/s (sandboxed, initkit)")
+        print(f"    of which grading  {floor.grading_seconds:7.1f} s   "
+              f"{args.n / floor.grading_seconds:7.2f} submissions/s (in-process floor)")
+        print(f"    reports + gradebook {summary.reports_seconds:5.1f} s (initkit), "
+              f"{floor.reports_seconds:.1f} s (floor): nbgrader import and database set-up "
+              "are a fixed cost")
         print(f"  initkit / nbgrader   {rate_init / rate_nb:6.1f}x faster")
+        print(f"  grading only: initkit / floor {summary.grading_seconds / floor.grading_seconds:5.2f}x "
+              "the floor's time")
         print(f"  initkit / floor      {t_init / t_floor:6.2f}x the floor's time")
         print(f"  peak memory per worker (worker + its sandbox): RSS {mem.peak_rss / 1024:.0f} MB, "
               f"PSS {mem.peak_pss / 1024:.0f} MB")

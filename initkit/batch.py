@@ -73,6 +73,8 @@ class BatchSummary:
     reused: int = 0
     workers: int = 0
     elapsed: float = 0.0
+    grading_seconds: float = 0.0   # of elapsed: grading in the workers
+    reports_seconds: float = 0.0   # of elapsed: CSV, JSON, feedback pages and the gradebook
     notebooks: dict[str, Path | None] = field(default_factory=dict)
 
     @property
@@ -265,11 +267,19 @@ class HostStartError(RuntimeError):
     """A worker could not start its sandbox host: a set-up problem, not a submission's."""
 
 
+_BLAS_LIMIT: list = []  # keeps the worker's BLAS thread limit alive
+
+
 def _init_worker(host_factory, limits) -> None:
     """Runs once in each worker process: start its sandbox, close it when the worker exits."""
     global _HOST, _HOST_ERROR
     # Ctrl-C reaches the whole process group; the parent decides how to stop, workers carry on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One BLAS thread per worker: the workers already use every core, and idle OpenBLAS threads
+    # spin-wait, which tripled the CPU a batch used (measured with benchmarks/bench_grade.py).
+    from threadpoolctl import threadpool_limits
+
+    _BLAS_LIMIT.append(threadpool_limits(limits=1))
     if host_factory is not None:
         from multiprocessing.util import Finalize
 
@@ -479,6 +489,7 @@ def grade_batch(course_dir: str | os.PathLike | None = None, assignment: str = A
         if bar is not None:
             bar.update(1)
 
+    pool_started = time.perf_counter()
     try:
         if todo_now:
             if watchdog is None:
@@ -489,12 +500,16 @@ def grade_batch(course_dir: str | os.PathLike | None = None, assignment: str = A
         if bar is not None:
             bar.close()
 
+    grading_seconds = time.perf_counter() - pool_started
     ordered = [results[s] for s in sorted(results)]
     summary = BatchSummary(assignment=assignment, results=ordered, out_dir=out,
                            graded_now=len(todo_now), reused=reused, workers=n_workers,
                            notebooks={j.student: j.path for j in jobs})
     _prune_cache(cache, set(keys.values()))
+    reports_started = time.perf_counter()
     summary.files = reports.write_reports(summary, course_dir=course, gradebook=gradebook)
+    summary.grading_seconds = grading_seconds
+    summary.reports_seconds = time.perf_counter() - reports_started
     summary.elapsed = time.perf_counter() - started
     return summary
 
