@@ -525,6 +525,7 @@ class Zygote:
         self.me = os.getpid()
         self.scratch = cfg["scratch"]
         self.own = os.path.join(self.scratch, ".zygote")
+        self.keep = set(cfg.get("keep", ()))
         self.child: int | None = None
         self.serial = 0
 
@@ -633,9 +634,10 @@ class Zygote:
     def wipe(self):
         import shutil
 
+        keep = {self.own, *self.keep}
         for name in os.listdir(self.scratch):
             path = os.path.join(self.scratch, name)
-            if path == self.own:
+            if path in keep:  # the zygote's own folder; folders holding read-only Python binds
                 continue
             try:
                 if os.path.isdir(path) and not os.path.islink(path):

@@ -363,7 +363,13 @@ class SandboxHost:
             elif os.path.isdir(top):
                 cmd += ["--ro-bind", top, top]
         cmd += ["--ro-bind", "/etc", "/etc"]
+        # The scratch tmpfs first: a Python installed under /tmp (a venv in a fresh checkout
+        # there) is bound on top of it below, and the zygote's wipe leaves those folders alone.
+        cmd += ["--perms", "1777", "--size", str(lim.max_file_bytes), "--tmpfs", "/tmp"]
         binds = [sys.base_prefix, sys.prefix, *(p for p in cfg["sys_path"])]
+        cfg["keep"] = sorted({os.path.join("/tmp", Path(p).relative_to("/tmp").parts[0])
+                              for p in map(os.path.realpath, binds)
+                              if p.startswith("/tmp/") and Path(p).relative_to("/tmp").parts})
         made: set[str] = set()
         for path in _outermost(os.path.realpath(p) for p in binds):
             if path.startswith(("/usr/", "/etc/")) or path == "/usr":
@@ -375,7 +381,6 @@ class SandboxHost:
                     cmd += ["--perms", "0755", "--dir", str(parent)]
             cmd += ["--ro-bind", path, path]
         cmd += ["--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--size", str(lim.max_file_bytes), "--tmpfs", "/tmp",
                 "--perms", "0755", "--dir", SANDBOX_DIR, "--ro-bind", script, f"{SANDBOX_DIR}/host.py"]
         cache = _matplotlib_font_cache()
         if cache:
