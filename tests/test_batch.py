@@ -196,6 +196,16 @@ def test_worker_count_does_not_change_scores(course):
 
 
 def test_interrupted_run_resumes(course):
+    # A shell that starts us in the background (as CI may) leaves SIGINT ignored, and then Python
+    # installs no KeyboardInterrupt handler: install it, as an interactive terminal has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_run_resumes(course)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted_run_resumes(course):
     for s in ["a", "b", "c", "d", "e"]:
         add(course, s, fake_submission(interrupt=(s == "c"), note=s))
     with pytest.raises(KeyboardInterrupt):
