@@ -12,12 +12,11 @@ import difflib
 import json
 import os
 import shutil
-import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from .criteria import ASSIGNMENT
+from .nbgrader_env import alembic_on_path, course_config
 from .paths import course_root as _find_course_root
 
 
@@ -26,31 +25,10 @@ class ReleaseError(RuntimeError):
 
 
 def _load_config(root: Path):
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
     config_file = root / "nbgrader_config.py"
     if not config_file.is_file():
         raise ReleaseError(f"{config_file}: missing; the course root must hold nbgrader_config.py")
-    config = Config()
-    config.merge(PyFileConfigLoader(config_file.name, path=str(root)).load_config())
-    # The config file sets the root to its own folder; say it explicitly so a copied course
-    # (release_is_fresh) can never write into the original one.
-    config.CourseDirectory.root = str(root)
-    return config
-
-
-@contextmanager
-def _env_scripts_on_path():
-    """nbgrader's Gradebook runs the `alembic` command found on PATH; when Python is called as
-    .venv/bin/python without activating the venv, that is not on PATH. Put this interpreter's
-    scripts folder first for the duration of the call."""
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + old
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = old
+    return course_config(root)
 
 
 def generate_release(course_root: str | os.PathLike | None = None, force: bool = True) -> Path:
@@ -69,7 +47,7 @@ def generate_release(course_root: str | os.PathLike | None = None, force: bool =
 
     config = _load_config(root)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    with _env_scripts_on_path():
+    with alembic_on_path():
         result = api.generate_assignment(ASSIGNMENT, force=force, create=True)
     release = root / "release" / ASSIGNMENT
     if not result.get("success"):

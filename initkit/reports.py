@@ -16,15 +16,13 @@ import html
 import io
 import json
 import os
-import shutil
-import sys
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .batch import atomic_write, json_default, timed_out
 from .criteria import CRITERIA, MAX_SCORE
+from .nbgrader_env import alembic_on_path, course_config
 
 if TYPE_CHECKING:
     from .batch import BatchSummary
@@ -175,18 +173,8 @@ def feedback_path(out_dir: Path, result: dict, assignment: str) -> Path:
 
 # --------------------------------------------------------------------------- nbgrader gradebook
 
-def _nbgrader_config(course_dir: Path):
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config_file = course_dir / "nbgrader_config.py"
-    if not config_file.is_file():
-        return Config()
-    return PyFileConfigLoader(config_file.name, path=str(course_dir)).load_config()
-
-
 def default_db_url(course_dir: Path) -> str:
-    cfg = _nbgrader_config(course_dir)
+    cfg = course_config(course_dir)
     url = cfg.CourseDirectory.get("db_url")
     return url or f"sqlite:///{(course_dir / 'gradebook.db').resolve()}"
 
@@ -230,7 +218,7 @@ def ensure_assignment(gb, course_dir: Path, assignment: str, source: Path, db_ur
             return name
     except MissingEntry:
         pass
-    cfg = _nbgrader_config(course_dir)
+    cfg = course_config(course_dir)
     course_id = cfg.CourseDirectory.get("course_id")
     gb.update_or_create_assignment(assignment, **({"course_id": course_id} if course_id else {}))
     resources = {"nbgrader": {"notebook": name, "assignment": assignment, "db_url": db_url}}
@@ -254,22 +242,6 @@ def _timestamp(path: Path | None) -> str | None:
     return text or None
 
 
-@contextmanager
-def _alembic_on_path():
-    """nbgrader runs the `alembic` command when it creates a gradebook; an un-activated venv
-    (`.venv/bin/initkit ...`) has it next to the interpreter but not on PATH."""
-    here = str(Path(sys.executable).parent)
-    if shutil.which("alembic") or not (Path(here) / "alembic").exists():
-        yield
-        return
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = here + os.pathsep + old
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = old
-
-
 def write_gradebook(results: list[dict], course_dir: Path, assignment: str, *,
                     db_url: str | None = None, notebooks: dict[str, Path | None] | None = None,
                     source: Path | None = None) -> str:
@@ -289,10 +261,10 @@ def write_gradebook(results: list[dict], course_dir: Path, assignment: str, *,
             raise FileNotFoundError(f"{course_dir / 'source' / assignment}: expected one source "
                                     f"notebook, found {len(found)}")
         source = found[0]
-    cfg = _nbgrader_config(course_dir)
+    cfg = course_config(course_dir)
     course_id = cfg.CourseDirectory.get("course_id") or "default_course"
     notebooks = notebooks or {}
-    with _alembic_on_path(), warnings.catch_warnings(), Gradebook(db_url, course_id=course_id) as gb:
+    with alembic_on_path(), warnings.catch_warnings(), Gradebook(db_url, course_id=course_id) as gb:
         # nbgrader's add_submission trips SQLAlchemy 2's autoflush warnings; the rows are fine
         warnings.filterwarnings("ignore", message=".*not in session.*")
         nb_name = ensure_assignment(gb, course_dir, assignment, source, db_url)
