@@ -358,7 +358,6 @@ class Child:
         sys.stderr = BoundedWriter(limit)
 
     def _call(self, op, header, blobs):
-        import numpy as np
 
         self._capture()
         fn = header.get("fn", "fetch")
