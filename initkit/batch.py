@@ -28,7 +28,7 @@ from statistics import mean, median
 from typing import Any, Callable
 
 from . import paths
-from .criteria import ASSIGNMENT, CRITERIA, MAX_SCORE
+from .criteria import ASSIGNMENT, CRITERIA
 
 CACHE_DIR = "cache"
 # initkit modules whose source decides a grade: a change to any of them invalidates the cache.
@@ -122,19 +122,9 @@ def timed_out(result: dict) -> bool:
 
 def error_result(student: str, notebook: str, message: str, duration: float = 0.0) -> dict:
     """A row in the one result shape for a submission that could not be graded."""
-    return {
-        "student": student,
-        "notebook": notebook,
-        "status": "error",
-        "score": 0.0,
-        "max_score": MAX_SCORE,
-        "criteria": {name: {"score": 0.0, "max_score": pts} for name, pts in CRITERIA.items()},
-        "tests": [],
-        "cell_errors": [],
-        "isolation": "none",
-        "duration": duration,
-        "error": message,
-    }
+    from .grading import error_result as graded_error  # the shape is built in one place
+
+    return graded_error(notebook, message, student=student, duration=duration)
 
 
 # --------------------------------------------------------------------------- discovery
