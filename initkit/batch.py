@@ -257,7 +257,13 @@ class HostStartError(RuntimeError):
     """A worker could not start its sandbox host: a set-up problem, not a submission's."""
 
 
-_BLAS_LIMIT: list = []  # keeps the worker's BLAS thread limit alive
+# OpenBLAS reads its thread count when numpy loads, and its idle threads spin-wait. Workers
+# already use every core, so each must have exactly one BLAS thread: with two, a batch used
+# about twice the CPU per submission (benchmarks/bench_grade.py). A worker that imports numpy
+# itself reads ONE_BLAS_THREAD; one forked from a process that had loaded numpy inherits that
+# process's setting, so _run_pool lowers it there around the forks. (threadpoolctl's limit
+# called inside a forked worker re-creates OpenBLAS's thread pool: one spinning thread more.)
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _init_worker(host_factory, limits) -> None:
@@ -265,11 +271,7 @@ def _init_worker(host_factory, limits) -> None:
     global _HOST, _HOST_ERROR
     # Ctrl-C reaches the whole process group; the parent decides how to stop, workers carry on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # One BLAS thread per worker: the workers already use every core, and idle OpenBLAS threads
-    # spin-wait, which tripled the CPU a batch used (measured with benchmarks/bench_grade.py).
-    from threadpoolctl import threadpool_limits
-
-    _BLAS_LIMIT.append(threadpool_limits(limits=1))
+    os.environ.update(ONE_BLAS_THREAD)
     if host_factory is not None:
         from multiprocessing.util import Finalize
 
@@ -303,8 +305,15 @@ def _kill_pool(executor) -> None:
     executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_pool(jobs: list[Job], *, workers: int, grade: Callable, limits, host_factory,
-              watchdog: float, on_result: Callable[[Job, dict], None]) -> None:
+def _run_pool(jobs: list[Job], **kwargs) -> None:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):     # inherited by the workers forked meanwhile
+        _run_pool_forked(jobs, **kwargs)
+
+
+def _run_pool_forked(jobs: list[Job], *, workers: int, grade: Callable, limits, host_factory,
+                     watchdog: float, on_result: Callable[[Job, dict], None]) -> None:
     """Grade `jobs` with at most `workers` in flight; survive crashed and hung workers.
 
     Keeping at most one job per worker in flight means a job starts when it is submitted, so the
