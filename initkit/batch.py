@@ -333,29 +333,38 @@ def _run_pool_forked(jobs: list[Job], *, workers: int, grade: Callable, limits, 
         return error_result(job.student, job.notebook, f"{job.path}: the grading worker process died "
                             "while grading this submission (and again when it was graded alone)")
 
+    def submit_more() -> None:
+        """Into the current pool: suspects of a crash run alone; otherwise one job per worker."""
+        nonlocal broken
+        while not broken and (suspects and not inflight
+                              or not suspects and pending and len(inflight) < workers):
+            queue, alone = (suspects, True) if suspects else (pending, False)
+            job = queue.popleft()
+            try:
+                fut = executor.submit(_grade_in_worker, grade, str(job.path), job.student,
+                                      job.notebook, limits)
+            except BrokenProcessPool:  # broke since the last wait: retry in a new pool
+                queue.appendleft(job)
+                broken = True
+            else:
+                inflight[fut] = (job, time.monotonic(), alone)
+
     while pending or suspects:
         executor = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                        initializer=_init_worker, initargs=(host_factory, limits))
         inflight: dict[Any, tuple[Job, float, bool]] = {}
+        unfiled: dict[Any, tuple[Job, float, bool]] = {}     # finished, result not filed yet
         broken = False
         try:
             while (pending or suspects or inflight) and not broken:
-                # suspects of a crash run alone; otherwise keep one job per worker in flight
-                while not broken and (suspects and not inflight
-                                      or not suspects and pending and len(inflight) < workers):
-                    queue, alone = (suspects, True) if suspects else (pending, False)
-                    job = queue.popleft()
-                    try:
-                        fut = executor.submit(_grade_in_worker, grade, str(job.path), job.student,
-                                              job.notebook, limits)
-                    except BrokenProcessPool:  # broke since the last wait: retry in a new pool
-                        queue.appendleft(job)
-                        broken = True
-                    else:
-                        inflight[fut] = (job, time.monotonic(), alone)
+                submit_more()
                 done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    job, _, alone = inflight.pop(fut)
+                    unfiled[fut] = inflight.pop(fut)
+                if all(fut.exception() is None for fut in done):
+                    submit_more()   # the next jobs start before the parent files these results
+                for fut in done:
+                    job, _, alone = unfiled[fut]
                     try:
                         on_result(job, fut.result())
                     except BrokenProcessPool:
@@ -364,6 +373,7 @@ def _run_pool_forked(jobs: list[Job], *, workers: int, grade: Callable, limits, 
                             on_result(job, crashed(job))
                         else:
                             suspects.append(job)
+                    del unfiled[fut]
                 now = time.monotonic()
                 for fut, (job, started, alone) in list(inflight.items()):
                     if now - started > watchdog and not fut.done():
@@ -387,6 +397,10 @@ def _run_pool_forked(jobs: list[Job], *, workers: int, grade: Callable, limits, 
                             suspects.append(job)
                     inflight.clear()
         except BaseException:
+            # Ctrl-C or an error: keep every result that is already finished, then stop.
+            for fut, (job, _, _) in [*unfiled.items(), *inflight.items()]:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    on_result(job, fut.result())
             _kill_pool(executor)
             raise
         else:

@@ -90,6 +90,32 @@ def test_regrade_updates_auto_scores_and_keeps_manual_scores(graded):
         assert gb.find_submission(ASSIGNMENT, "bob").score == 100 - CRITERIA["cost"] + 4.0
 
 
+def _submission_rows(gb, student: str) -> dict:
+    """What a submission is made of in the gradebook, without ids that differ between two."""
+    sub = gb.find_submission(ASSIGNMENT, student)
+    return {"timestamp": sub.timestamp,
+            "notebooks": sorted((nb.name, sorted(g.cell_id for g in nb.grades),
+                                 sorted(c.cell_id for c in nb.comments)) for nb in sub.notebooks)}
+
+
+@pytest.mark.filterwarnings("ignore:Object of type:sqlalchemy.exc.SAWarning")  # nbgrader's own
+def test_bulk_submissions_match_nbgrader_add_submission(graded):
+    """reports.add_submissions builds the rows nbgrader's own add_student + add_submission build."""
+    from nbgrader.api import Gradebook
+
+    course, _ = graded
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        gb.add_student("by_nbgrader")
+        gb.add_submission(ASSIGNMENT, "by_nbgrader", timestamp="2024-05-01 09:00:00 UTC")
+        reports.add_submissions(gb, ASSIGNMENT, ["by_initkit"],
+                                {"by_initkit": "2024-05-01 09:00:00 UTC"})
+        gb.db.commit()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        ours, theirs = _submission_rows(gb, "by_initkit"), _submission_rows(gb, "by_nbgrader")
+        assert ours == theirs and ours["notebooks"][0][1] and ours["notebooks"][0][2]
+        assert gb.find_student("by_initkit").id == "by_initkit"
+
+
 def test_nbgrader_export_lists_the_scores(graded):
     course, summary = graded
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
