@@ -37,7 +37,7 @@ class HiddenTestsError(Exception):
 
 @dataclass(frozen=True)
 class HiddenTest:
-    name: str                      # as pytest names the item, e.g. "test_he_variance[800-200]"
+    name: str                      # as pytest names the item, e.g. "test_he_variance[400-100]"
     module: str                    # file name, e.g. "test_init.py"
     criterion: str
     func: Callable = field(repr=False)

@@ -120,8 +120,8 @@ def test_messages_are_actionable_and_show_no_hidden_code(graded):
         assert not any(line in m for line in hidden), m
         assert "Traceback" not in m or "<cell" in m     # only the student's own frames
     faulty = {t["name"]: t["message"] for t in graded["faulty"]["tests"]}
-    assert "initialize_he: variance of W1 is" in faulty["test_he_variance[800-200]"]
-    assert "is 1/fan_in (LeCun)" in faulty["test_he_variance[800-200]"]
+    assert "initialize_he: variance of W1 is" in faulty["test_he_variance[400-100]"]
+    assert "is 1/fan_in (LeCun)" in faulty["test_he_variance[400-100]"]
     assert "initialize_constant raised ValueError: negative values are not supported" in \
         faulty["test_constant[3-2-value-1.25]"]
     assert "biases b1 differ" in faulty["test_is_layer_symmetric[same-W-different-biases]"]
@@ -212,7 +212,7 @@ def test_runner_collects_every_criterion_with_pytest_names():
     assert {t.criterion for t in tests} == set(CRITERIA)
     names = [t.name for t in tests]
     assert len(names) == len(set(names))
-    assert "test_he_variance[800-200]" in names and "test_random_seed" in names
+    assert "test_he_variance[400-100]" in names and "test_random_seed" in names
     assert runner.load_tests() is tests       # imported once per process
 
 
