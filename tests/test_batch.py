@@ -281,3 +281,30 @@ def test_sandbox_that_cannot_start_stops_the_batch_clearly(course):
     with pytest.raises(batch.HostStartError, match="could not start the sandbox.*uid map"):
         run(course, host_factory=_failing_host)
     assert not list((course / "out" / "cache").glob("*.json"))      # nothing wrong was cached
+
+
+def _blas_threads_grade(path, *, host=None, limits=None, student=None):
+    """Reports how many threads the worker has after a BLAS call big enough to use several."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((400, 400))
+    for _ in range(3):
+        a = a @ a.T / 400
+    return {"threads": len(os.listdir("/proc/self/task"))}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_workers_have_one_blas_thread(tmp_path):
+    """Idle OpenBLAS threads spin: a worker beside others must not start any, even when the
+    process that starts the pool loaded numpy with several (as this one has)."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    np.ones((300, 300)) @ np.ones((300, 300))
+    if max((i["num_threads"] for i in threadpool_info()), default=1) < 2:
+        pytest.skip("numpy's BLAS has one thread here anyway")
+    got = []
+    jobs = [batch.Job(s, "x.ipynb", tmp_path / "x.ipynb") for s in ("a", "b")]
+    batch._run_pool(jobs, workers=2, grade=_blas_threads_grade, limits=None, host_factory=None,
+                    watchdog=60.0, on_result=lambda job, result: got.append(result["threads"]))
+    assert got == [1, 1]
