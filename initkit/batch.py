@@ -398,10 +398,12 @@ def _run_pool_forked(jobs: list[Job], *, workers: int, grade: Callable, limits, 
                     inflight.clear()
         except BaseException:
             # Ctrl-C or an error: keep every result that is already finished, then stop.
-            for fut, (job, _, _) in [*unfiled.items(), *inflight.items()]:
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    on_result(job, fut.result())
-            _kill_pool(executor)
+            try:
+                for fut, (job, _, _) in [*unfiled.items(), *inflight.items()]:
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        on_result(job, fut.result())
+            finally:
+                _kill_pool(executor)
             raise
         else:
             if not broken:
