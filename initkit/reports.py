@@ -254,7 +254,7 @@ def write_gradebook(results: list[dict], course_dir: Path, assignment: str, *,
     Creates missing students and submissions; updates auto_score only, so a grader's manual
     scores (and the written answers' grades) are kept.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
     course_dir = Path(course_dir)

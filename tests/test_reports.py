@@ -149,8 +149,6 @@ def test_feedback_pages(graded):
 
 
 def test_source_notebook_must_match_criteria(tmp_path):
-    import nbformat
-
     from test_batch import source_notebook
 
     nb = source_notebook()
