@@ -55,7 +55,6 @@ def grades_json(results: list[dict], assignment: str) -> str:
     return f'{head}, "submissions": [\n{rows}\n]}}\n'
 
 
-
 # --------------------------------------------------------------------------- HTML feedback
 
 def student_code_cells(path: str | os.PathLike | None) -> list[tuple[int, str]]:
@@ -269,7 +268,8 @@ def write_gradebook(results: list[dict], course_dir: Path, assignment: str, *,
     course_id = cfg.CourseDirectory.get("course_id") or "default_course"
     notebooks = notebooks or {}
     with alembic_on_path(), warnings.catch_warnings(), Gradebook(db_url, course_id=course_id) as gb:
-        # nbgrader's add_submission trips SQLAlchemy 2's autoflush warnings; the rows are fine
+        # nbgrader's models trip SQLAlchemy 2's autoflush warnings ("not in session"); the rows
+        # are fine
         warnings.filterwarnings("ignore", message=".*not in session.*")
         nb_name = ensure_assignment(gb, course_dir, assignment, source, db_url)
         stamps = {r["student"]: _timestamp(notebooks.get(r["student"])) for r in results}
