@@ -7,16 +7,20 @@ run ends with the per-criterion score summary. `--results-json FILE` also writes
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
-from initkit import runner
-from initkit.criteria import CRITERIA, MAX_SCORE
+from initkit.course import Course, CourseError
+from initkit.grading import runner
+from initkit.grading.result import criteria_scores
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("initkit")
     group.addoption("--submission", metavar="PATH.ipynb", help="the notebook to grade")
+    group.addoption("--assignment", default=None,
+                    help="the course's assignment (default: the only one in source/)")
     group.addoption("--in-process", action="store_true",
                     help="run the notebook in this process, WITHOUT isolation (trusted notebooks only)")
     group.addoption("--results-json", metavar="FILE", help="also write the test outcomes as JSON")
@@ -27,16 +31,27 @@ def pytest_configure(config):
     config._initkit_results = []
 
 
+def _course(config) -> Course:
+    """The course these hidden tests belong to: the folder above autograder/."""
+    if not hasattr(config, "_initkit_course"):
+        try:
+            config._initkit_course = Course.open(Path(__file__).resolve().parent.parent,
+                                                 config.getoption("--assignment"))
+        except CourseError as exc:
+            pytest.exit(f"cannot grade: {exc}", returncode=4)
+    return config._initkit_course
+
+
 @pytest.fixture(scope="session")
-def ref():
+def ref(request):
     from initkit.reference import reference
 
-    return reference()
+    return reference(_course(request.config))
 
 
 @pytest.fixture(scope="session")
 def student(request):
-    from initkit.notebook import SubmissionError, read_submission
+    from initkit.submission import SubmissionError, read_submission
 
     path = request.config.getoption("--submission")
     if not path:
@@ -46,7 +61,7 @@ def student(request):
     except SubmissionError as exc:
         pytest.exit(f"cannot grade: {exc}", returncode=3)
     if request.config.getoption("--in-process"):
-        from initkit.inprocess import InProcessStudent
+        from initkit.sandbox.inprocess import InProcessStudent
 
         session = InProcessStudent(cells)
         yield session
@@ -77,7 +92,8 @@ def pytest_terminal_summary(terminalreporter, config):
     results = config._initkit_results
     if not results:
         return
-    scores = runner.criteria_scores([r for r in results if r["criterion"] in CRITERIA])
+    course = _course(config)
+    scores = criteria_scores([r for r in results if r["criterion"] in course.criteria], course.criteria)
     tr = terminalreporter
     tr.section("initkit test outcomes")
     for r in results:
@@ -86,9 +102,9 @@ def pytest_terminal_summary(terminalreporter, config):
     for name, s in scores.items():
         mine = [r for r in results if r["criterion"] == name]
         passed = sum(r["outcome"] == "passed" for r in mine)
-        tr.write_line(f"{name:<20} {s['score']:6.2f} / {s['max_score']:<3}  ({passed}/{len(mine)} tests passed)")
+        tr.write_line(f"{name:<20} {s['score']:6.2f} / {s['max_score']:<3g}  ({passed}/{len(mine)} tests passed)")
     total = sum(s["score"] for s in scores.values())
-    tr.write_line(f"{'total':<20} {total:6.2f} / {MAX_SCORE}")
+    tr.write_line(f"{'total':<20} {total:6.2f} / {course.max_score:g}")
     path = config.getoption("--results-json")
     if path:
         with open(path, "w", encoding="utf-8") as f:

@@ -53,16 +53,21 @@ def _make_examples():
 
 
 def build_course(root: Path, n: int) -> list[str]:
-    """A course folder (config + source notebook) with n submissions; returns the student ids."""
+    """A course folder (config, source and release notebooks, hidden tests) with n submissions;
+    returns the student ids."""
     import nbformat
 
-    from initkit.submissions import make_submission
+    from initkit.course import Course
+    from initkit.solutions import make_submission
 
     examples = _make_examples()
     root.mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(REPO / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
-    base = {name: make_submission(examples.EXAMPLES[name]) for name in MIX}
+    for folder in (f"source/{ASSIGNMENT}", f"release/{ASSIGNMENT}", "autograder"):
+        shutil.copytree(REPO / folder, root / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    course = Course.open(root, ASSIGNMENT)
+    base = {name: make_submission(course, examples.EXAMPLES[name]) for name in MIX}
     order = [name for name, weight in MIX.items() for _ in range(weight)]
     students = []
     for i in range(n):
@@ -155,7 +160,7 @@ class InProcessHost:
         self.limits = limits
 
     def open_session(self, cells):
-        from initkit.inprocess import InProcessStudent
+        from initkit.sandbox.inprocess import InProcessStudent
 
         return InProcessStudent(cells)
 
@@ -166,15 +171,15 @@ class InProcessHost:
 def run_batch(course: Path, out: Path, workers: int | None, host_factory=None):
     """One batch into `out`, with a gradebook of its own there: each run creates its database and
     its 1 x N submissions, as the first `initkit grade` of a course does."""
-    from initkit import batch
+    from initkit import api
+    from initkit.course import Course
 
     kwargs = {} if host_factory is None else {"host_factory": host_factory}
     out.mkdir(parents=True)
     with PeakWorkerMemory() as mem:
         start = time.perf_counter()
-        summary = batch.grade_batch(course, ASSIGNMENT, out_dir=out, workers=workers, force=True,
-                                    progress=True, gradebook=f"sqlite:///{out / 'gradebook.db'}",
-                                    **kwargs)
+        summary = api.grade(Course.open(course, ASSIGNMENT), out, workers=workers, force=True,
+                            progress=True, gradebook=f"sqlite:///{out / 'gradebook.db'}", **kwargs)
         elapsed = time.perf_counter() - start
     return summary, elapsed, mem
 
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary course")
     args = parser.parse_args(argv)
 
-    from initkit.batch import default_workers
+    from initkit.grading.batch import default_workers
 
     tmp = Path(tempfile.mkdtemp(prefix="initkit-bench-"))
     try:

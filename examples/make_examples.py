@@ -4,7 +4,7 @@
     python examples/make_examples.py --check   # exit 1 if the committed files are stale
 
 Each example is the release notebook with every answer filled in with the instructor's code
-(initkit.submissions.make_submission), then some functions replaced by what a student might write:
+(initkit.solutions.make_submission), then some functions replaced by what a student might write:
 one correct submission, one correct but written differently, a handful of realistic mistakes,
 and one file that is not valid JSON. tests/test_cli.py checks the committed files are what this
 script makes now, so they follow the release notebook.
@@ -224,11 +224,13 @@ def build() -> dict[str, bytes]:
     """Relative path under examples/submitted/ -> file content."""
     import nbformat
 
-    from initkit.submissions import make_submission
+    from initkit.course import Course
+    from initkit.solutions import make_submission
 
+    course = Course.open(HERE.parent, ASSIGNMENT)
     files = {}
     for student, overrides in EXAMPLES.items():
-        text = nbformat.writes(make_submission(overrides)) + "\n"
+        text = nbformat.writes(make_submission(course, overrides)) + "\n"
         files[f"{student}/{ASSIGNMENT}/{NOTEBOOK}"] = text.encode("utf-8")
     correct = files[f"correct/{ASSIGNMENT}/{NOTEBOOK}"]
     files[f"{BROKEN}/{ASSIGNMENT}/{NOTEBOOK}"] = correct[: len(correct) // 2]

@@ -1,4 +1,9 @@
-"""The `initkit` command: argument parsing only; each subcommand is one call into the API."""
+"""The `initkit` command: argument parsing only; each subcommand opens the course and makes one
+call into initkit.api.
+
+Exit status: 0 done; 1 a run that failed; 2 a usage or course error (one line naming what is
+missing and where); 130 interrupted (finished results are kept).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 import os
 import sys
 
-from .criteria import ASSIGNMENT
+from .course import CourseError
 
 
 def _positive_int(text: str) -> int:
@@ -40,9 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("grade", help="grade every submission of an assignment in a course")
-    p.add_argument("course_dir", nargs="?", default=None, metavar="COURSE_DIR",
-                   help="nbgrader course directory (default: the one at or above the current folder)")
-    p.add_argument("--assignment", default=ASSIGNMENT)
+    _add_course_options(p)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: COURSE_DIR/grading-output)")
     p.add_argument("--submissions", default=None, metavar="DIR",
@@ -54,15 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("demo", help="grade the example submissions shipped in examples/")
+    _add_course_options(p)
     p.add_argument("--out", default="demo-output", metavar="DIR")
     _add_batch_options(p)
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("release", help="regenerate release/ from source/ with nbgrader")
+    _add_course_options(p)
     p.set_defaults(func=_release)
 
     p = sub.add_parser("grade-one", help="grade one notebook and print a readable report")
     p.add_argument("path", metavar="PATH.ipynb")
+    p.add_argument("--course", dest="course_dir", default=None, metavar="COURSE_DIR",
+                   help="the course whose hidden tests grade it (default: the current folder)")
+    p.add_argument("--assignment", default=None,
+                   help="the assignment (default: the only one in the course's source/)")
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
                    help="wall seconds allowed for the submission")
@@ -70,24 +79,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_course_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("course_dir", nargs="?", default=None, metavar="COURSE_DIR",
+                   help="nbgrader course directory (default: the current folder)")
+    p.add_argument("--assignment", default=None,
+                   help="the assignment (default: the only one in the course's source/)")
+
+
+def _course(args):
+    from .course import Course
+
+    return Course.open(args.course_dir, args.assignment)
+
+
 def _grade(args) -> int:
-    from .batch import grade_batch
-    from .reports import format_summary
+    from .api import grade
+    from .reports.summary import format_summary
 
     gradebook = False if args.no_gradebook else args.db
-    summary = grade_batch(args.course_dir, args.assignment, out_dir=args.out, workers=args.workers,
-                          timeout=args.timeout, force=args.force, progress=not args.quiet,
-                          submissions_dir=args.submissions, gradebook=gradebook)
+    summary = grade(_course(args), args.out, gradebook=gradebook, workers=args.workers,
+                    timeout=args.timeout, force=args.force, progress=not args.quiet,
+                    submissions_dir=args.submissions)
     print(format_summary(summary))
     return 0
 
 
 def _demo(args) -> int:
     from .demo import feedback_hint, run_demo
-    from .reports import format_summary
+    from .reports.summary import format_summary
 
-    summary = run_demo(args.out, workers=args.workers, force=args.force, progress=not args.quiet,
-                       timeout=args.timeout)
+    summary = run_demo(_course(args), args.out, workers=args.workers, force=args.force,
+                       progress=not args.quiet, timeout=args.timeout)
     print(format_summary(summary))
     print()
     print(feedback_hint(summary))
@@ -95,22 +117,19 @@ def _demo(args) -> int:
 
 
 def _release(args) -> int:
-    from .release import generate_release
+    from .api import release
 
-    result = generate_release()
-    if result is not None:
-        print(result)
+    print(release(_course(args)))
     return 0
 
 
 def _grade_one(args) -> int:
     if not os.path.exists(args.path):
         raise FileNotFoundError(f"{args.path}: no such file")
-    from .batch import make_limits
-    from .grading import grade_notebook
-    from .reports import format_result
+    from .api import grade_one
+    from .reports.summary import format_result
 
-    result = grade_notebook(args.path, limits=make_limits(args.timeout))
+    result = grade_one(_course(args), args.path, timeout=args.timeout)
     print(json.dumps(result, indent=1) if args.json else format_result(result))
     return 0 if result["status"] == "graded" else 1
 
@@ -120,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except CourseError as exc:
+        print(f"initkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"initkit {args.command}: interrupted; finished results are kept, "
               "rerun to resume", file=sys.stderr)

@@ -9,33 +9,33 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import paths
-from .batch import BatchSummary, grade_batch
-from .criteria import ASSIGNMENT
+from .api import grade
+from .course import Course, CourseError
+from .grading.batch import BatchSummary
 
 
-def examples_dir(root: Path | None = None) -> Path:
+def examples_dir(course: Course) -> Path:
     """The shipped example submissions: examples/submitted/<student>/<assignment>/*.ipynb."""
-    return (root or paths.course_root()) / "examples" / "submitted"
+    return course.root / "examples" / "submitted"
 
 
-def run_demo(out_dir: str | os.PathLike = "demo-output", *, workers: int | None = None,
-             force: bool = False, progress: bool = True, **batch_options) -> BatchSummary:
-    course = paths.course_root()
+def run_demo(course: Course, out_dir: str | os.PathLike = "demo-output", *,
+             workers: int | None = None, force: bool = False, progress: bool = True,
+             **batch_options) -> BatchSummary:
     examples = examples_dir(course)
     if not examples.is_dir():
-        raise FileNotFoundError(f"{examples}: example submissions not found "
-                                "(python examples/make_examples.py builds them)")
+        raise CourseError(f"{examples}: example submissions not found "
+                          "(python examples/make_examples.py builds them)")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    return grade_batch(course, ASSIGNMENT, out_dir=out, workers=workers, force=force,
-                       progress=progress, submissions_dir=examples,
-                       gradebook=f"sqlite:///{out / 'gradebook.db'}", **batch_options)
+    return grade(course, out, workers=workers, force=force, progress=progress,
+                 submissions_dir=examples, gradebook=f"sqlite:///{out / 'gradebook.db'}",
+                 **batch_options)
 
 
 def feedback_hint(summary: BatchSummary) -> str:
     """Where to look: the feedback folder and one page to open first."""
-    from .reports import feedback_path
+    from .reports.feedback import feedback_path
 
     lines = [f"Feedback for each student: {summary.out_dir / 'feedback'}/<student>/"
              f"{summary.assignment}/<notebook>.html"]

@@ -13,42 +13,21 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from .criteria import EXPERIMENT_TAG
+from . import cells
 
-# The function contract of issue 2: what the hidden tests need from the instructor's notebook.
-CONTRACT = (
-    "initialize_zeros", "initialize_constant", "initialize_random", "initialize_xavier",
-    "initialize_he", "forward_propagation", "compute_cost", "backward_propagation",
-    "update_parameters", "is_layer_symmetric",
-)
+if TYPE_CHECKING:
+    from .course import Course
 
-_MAGIC_LINE = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
+# The cells the reference may run: never visible tests, experiments or text.
+_CODE = {cells.Kind.ANSWER, cells.Kind.GIVEN, cells.Kind.OTHER_CODE, cells.Kind.WRITTEN_ANSWER}
 
 
 class ReferenceNotebookError(Exception):
-    """The source notebook cannot serve as the reference (missing file or function)."""
-
-
-def _source_text(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def _wanted(cell) -> bool:
-    """A given or solution cell that defines functions (or only imports)."""
-    if cell.get("cell_type") != "code":
-        return False
-    meta = cell.get("metadata", {})
-    if EXPERIMENT_TAG in meta.get("tags", []):
-        return False
-    nbg = meta.get("nbgrader", {})
-    if nbg.get("grade") and not nbg.get("solution"):
-        return False   # an autograded test cell: the visible tests are not part of the reference
-    return True
+    """The source notebook cannot serve as the reference (missing file, failing cell)."""
 
 
 def reference_cells(path) -> list[str]:
@@ -62,14 +41,16 @@ def reference_cells(path) -> list[str]:
         raise ReferenceNotebookError(f"{path}: the source notebook is not valid JSON ({exc})") from None
     chosen = []
     for cell in nb.get("cells", []):
-        if not _wanted(cell):
+        if cell.get("cell_type") != "code" or cells.classify(cell) not in _CODE:
             continue
-        src = _MAGIC_LINE.sub(lambda m: m.group(1) + "pass", _source_text(cell))
+        src = cells.strip_magics(cells.source(cell))
+        if src is None:
+            continue
         try:
             tree = ast.parse(src)
         except SyntaxError as exc:
             raise ReferenceNotebookError(f"{path}: a code cell of the source notebook does not parse "
-                                 f"(line {exc.lineno}: {exc.msg})") from None
+                                         f"(line {exc.lineno}: {exc.msg})") from None
         defines = any(isinstance(node, (ast.FunctionDef, ast.ClassDef)) for node in tree.body)
         only_imports = bool(tree.body) and all(isinstance(node, (ast.Import, ast.ImportFrom))
                                                for node in tree.body)
@@ -87,24 +68,20 @@ def load_reference(path) -> SimpleNamespace:
             exec(compile(src, f"<{path.name}: reference cell {i}>", "exec"), ns)
         except Exception as exc:
             raise ReferenceNotebookError(f"{path}: a reference cell of the source notebook failed: "
-                                 f"{type(exc).__name__}: {exc}") from exc
-    missing = [name for name in CONTRACT if not callable(ns.get(name))]
-    if missing:
-        raise ReferenceNotebookError(f"{path}: the source notebook does not define {', '.join(missing)} "
-                             "(the hidden tests take the right answers from it)")
-    return SimpleNamespace(**{k: v for k, v in ns.items() if callable(v) and not k.startswith("__")})
+                                         f"{type(exc).__name__}: {exc}") from exc
+    functions = {k: v for k, v in ns.items() if callable(v) and not k.startswith("__")}
+    if not functions:
+        raise ReferenceNotebookError(f"{path}: the source notebook defines no functions "
+                                     "(the hidden tests take the right answers from it)")
+    return SimpleNamespace(**functions)
 
 
 _CACHE: dict[tuple[str, int], SimpleNamespace] = {}
 
 
-def reference(path=None) -> SimpleNamespace:
+def reference(course: "Course") -> SimpleNamespace:
     """The reference functions of the course's source notebook (cached per file version)."""
-    if path is None:
-        from .paths import source_notebook
-
-        path = source_notebook()
-    path = Path(path).resolve()
+    path = course.source_notebook
     try:
         key = (str(path), path.stat().st_mtime_ns)
     except FileNotFoundError:

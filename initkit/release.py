@@ -15,9 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .criteria import ASSIGNMENT
 from .nbgrader_env import alembic_on_path, course_config
-from .paths import course_root as _find_course_root
 
 
 class ReleaseError(RuntimeError):
@@ -31,16 +29,16 @@ def _load_config(root: Path):
     return course_config(root)
 
 
-def generate_release(course_root: str | os.PathLike | None = None, force: bool = True) -> Path:
+def generate_release(course_root: str | os.PathLike, assignment: str, force: bool = True) -> Path:
     """Run nbgrader's generate_assignment for the assignment; return the release folder.
 
     Also records the assignment's cells in the course's gradebook.db, as nbgrader always does
     (batch grading writes scores against them).
     """
-    root = _find_course_root(course_root)
-    source = root / "source" / ASSIGNMENT
+    root = Path(course_root).resolve()
+    source = root / "source" / assignment
     if not source.is_dir():
-        raise ReleaseError(f"{source}: no source folder for assignment {ASSIGNMENT!r}")
+        raise ReleaseError(f"{source}: no source folder for assignment {assignment!r}")
 
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -48,11 +46,11 @@ def generate_release(course_root: str | os.PathLike | None = None, force: bool =
     config = _load_config(root)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     with alembic_on_path():
-        result = api.generate_assignment(ASSIGNMENT, force=force, create=True)
-    release = root / "release" / ASSIGNMENT
+        result = api.generate_assignment(assignment, force=force, create=True)
+    release = root / "release" / assignment
     if not result.get("success"):
         raise ReleaseError(
-            f"nbgrader generate_assignment {ASSIGNMENT} failed in {root}:\n"
+            f"nbgrader generate_assignment {assignment} failed in {root}:\n"
             f"{result.get('error') or ''}\n--- nbgrader log ---\n{result.get('log') or ''}"
         )
     if not release.is_dir():
@@ -74,16 +72,16 @@ def _files(folder: Path) -> dict[str, Path]:
     return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def release_is_fresh(course_root: str | os.PathLike | None = None) -> tuple[bool, str]:
+def release_is_fresh(course_root: str | os.PathLike, assignment: str) -> tuple[bool, str]:
     """(True, "") if the committed release equals a fresh generation, else (False, a unified diff)."""
-    root = _find_course_root(course_root)
-    committed = root / "release" / ASSIGNMENT
+    root = Path(course_root).resolve()
+    committed = root / "release" / assignment
     with tempfile.TemporaryDirectory(prefix="initkit-release-") as tmp:
         copy = Path(tmp) / "course"
         (copy / "source").mkdir(parents=True)
         shutil.copy2(root / "nbgrader_config.py", copy / "nbgrader_config.py")
-        shutil.copytree(root / "source" / ASSIGNMENT, copy / "source" / ASSIGNMENT)
-        fresh = generate_release(copy)
+        shutil.copytree(root / "source" / assignment, copy / "source" / assignment)
+        fresh = generate_release(copy, assignment)
 
         old, new = _files(committed), _files(fresh)
         diff: list[str] = []
@@ -92,8 +90,8 @@ def release_is_fresh(course_root: str | os.PathLike | None = None) -> tuple[bool
             b = _normalised(new[name]) if name in new else []
             if a != b:
                 diff.extend(difflib.unified_diff(
-                    a, b, fromfile=f"committed release/{ASSIGNMENT}/{name}",
-                    tofile=f"fresh release/{ASSIGNMENT}/{name}"))
+                    a, b, fromfile=f"committed release/{assignment}/{name}",
+                    tofile=f"fresh release/{assignment}/{name}"))
     if not old:
         diff.insert(0, f"{committed}: no committed release; run `initkit release`\n")
     return (not diff, "".join(diff))

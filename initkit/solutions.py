@@ -10,18 +10,17 @@ only where its author meant it to.
 from __future__ import annotations
 
 import ast
-import re
+from typing import TYPE_CHECKING
 
-from .paths import release_notebook, source_notebook
+from . import cells
 
-# nbgrader's solution delimiters (nbgrader_config.py keeps the defaults), on a line of their own.
-_MARKER_LINE = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
+if TYPE_CHECKING:
+    from .course import Course
 
 
 def _is_answer_cell(cell) -> bool:
     """A student's code answer cell: nbgrader solution, not autograded (grade false)."""
-    nbg = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(nbg.get("solution")) and not nbg.get("grade")
+    return cell.get("cell_type") == "code" and cells.classify(cell) is cells.Kind.ANSWER
 
 
 def _defined_functions(source: str, where: str) -> list[ast.FunctionDef]:
@@ -32,18 +31,18 @@ def _defined_functions(source: str, where: str) -> list[ast.FunctionDef]:
     return [node for node in tree.body if isinstance(node, ast.FunctionDef)]
 
 
-def solution_functions() -> dict[str, str]:
+def solution_functions(course: "Course") -> dict[str, str]:
     """Function name -> source of the instructor's `def` (solution markers removed), in notebook
     order, from the answer cells of the source notebook."""
     import nbformat
 
-    path = source_notebook()
+    path = course.source_notebook
     nb = nbformat.read(str(path), as_version=4)
     functions: dict[str, str] = {}
     for index, cell in enumerate(nb.cells):
         if not _is_answer_cell(cell):
             continue
-        source = _MARKER_LINE.sub("", cell.source)
+        source = cells.without_solution_markers(cell.source)
         for node in _defined_functions(source, f"{path} cell {index}"):
             if node.name in functions:
                 raise ValueError(f"{path}: function {node.name!r} is defined in two answer cells")
@@ -53,7 +52,7 @@ def solution_functions() -> dict[str, str]:
     return functions
 
 
-def make_submission(overrides: dict[str, str] | None = None):
+def make_submission(course: "Course", overrides: dict[str, str] | None = None):
     """The release notebook with every answer cell holding the instructor's code, then each
     function named in `overrides` replaced by the given source (a whole cell: the `def`, plus any
     helpers it needs). Returns an nbformat NotebookNode; raises ValueError for an override that
@@ -61,8 +60,8 @@ def make_submission(overrides: dict[str, str] | None = None):
     import nbformat
 
     overrides = dict(overrides or {})
-    solutions = solution_functions()
-    path = release_notebook()
+    solutions = solution_functions(course)
+    path = course.release_notebook
     nb = nbformat.read(str(path), as_version=4)
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):

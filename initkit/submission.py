@@ -1,17 +1,19 @@
 """Read a submitted notebook: which code cells to run, and a clear error for a bad file.
 
 This module only reads and filters; it never executes anything. The sandbox runs what it returns.
+Which cells: cells.classify decides (answers, given code and cells the student added run;
+visible tests, experiments, markdown do not).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .criteria import EXPERIMENT_TAG
+from . import cells
+from .cells import strip_magics
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
@@ -31,9 +33,10 @@ class CodeCell:
     source: str
 
 
-# A line magic or shell escape: optional indentation, then % or ! (but not != or %= style code,
-# which cannot start a statement anyway).
-_MAGIC_LINE = re.compile(r"^(\s*)[%!]")
+# The code cells grading runs; the visible tests are not run (the hidden tests grade).
+RUN = {cells.Kind.ANSWER, cells.Kind.WRITTEN_ANSWER, cells.Kind.GIVEN, cells.Kind.OTHER_CODE}
+# The code cells the feedback shows as the student's own.
+STUDENT_CODE = {cells.Kind.ANSWER, cells.Kind.WRITTEN_ANSWER, cells.Kind.OTHER_CODE}
 
 
 def read_submission(path) -> list[CodeCell]:
@@ -43,6 +46,19 @@ def read_submission(path) -> list[CodeCell]:
     file. Skips experiment-tagged cells and nbgrader's autograded test cells; rewrites magics.
     """
     path = Path(path)
+    return [cell for cell in (_code_cell(i, c) for i, c in enumerate(read_cells(path)))
+            if cell is not None]
+
+
+def student_code(path) -> list[tuple[int, str]]:
+    """(index, source) of the code the student wrote: answer cells and cells they added, as the
+    feedback shows them. Raises SubmissionError as read_submission does."""
+    return [(i, cells.source(c)) for i, c in enumerate(read_cells(Path(path)))
+            if c["cell_type"] == "code" and cells.classify(c) in STUDENT_CODE]
+
+
+def read_cells(path: Path) -> list[dict]:
+    """The notebook's cells, every limit checked (size, UTF-8, JSON depth, nbformat 4 structure)."""
     raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
@@ -57,9 +73,7 @@ def read_submission(path) -> list[CodeCell]:
                                     f"{exc.msg}); the notebook may be truncated or corrupted") from None
     except RecursionError:
         raise SubmissionError(path, "not a notebook (JSON nested too deeply)") from None
-    nb = _validate(path, data)
-    return [cell for cell in (_code_cell(path, i, c) for i, c in enumerate(nb["cells"]))
-            if cell is not None]
+    return _validate(path, data)["cells"]
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -109,43 +123,10 @@ def _validate(path: Path, data) -> dict:
     return data
 
 
-def _code_cell(path: Path, index: int, cell: dict) -> CodeCell | None:
-    if cell["cell_type"] != "code":
+def _code_cell(index: int, cell: dict) -> CodeCell | None:
+    if cell["cell_type"] != "code" or cells.classify(cell) not in RUN:
         return None
-    meta = cell.get("metadata", {})
-    tags = meta.get("tags", [])
-    if isinstance(tags, list) and EXPERIMENT_TAG in tags:
-        return None
-    nbg = meta.get("nbgrader")
-    if isinstance(nbg, dict) and nbg.get("grade") is True and not nbg.get("solution"):
-        return None     # a visible test cell: the hidden tests do the grading
-    source = cell.get("source", "")
-    if isinstance(source, list):
-        source = "".join(source)
-    source = strip_magics(source)
+    source = strip_magics(cells.source(cell))
     if source is None:
         return None
     return CodeCell(index, source)
-
-
-def strip_magics(source: str) -> str | None:
-    """IPython syntax made plain Python: None for a `%%` cell magic, `%x`/`!x` lines become `pass`.
-
-    `pass` keeps the indentation so a magic inside a block leaves the block valid. Lines continued
-    with a backslash after a magic are replaced too.
-    """
-    if source.lstrip().startswith("%%"):
-        return None
-    out, continuing = [], False
-    for line in source.split("\n"):
-        if continuing:
-            out.append("")
-            continuing = line.rstrip().endswith("\\")
-            continue
-        match = _MAGIC_LINE.match(line)
-        if match:
-            out.append(match.group(1) + "pass")
-            continuing = line.rstrip().endswith("\\")
-        else:
-            out.append(line)
-    return "\n".join(out)

@@ -17,9 +17,11 @@ import sys
 import threading
 import time
 
-from . import _student_host as host_code
-from .sandbox import (BudgetExhausted, Handle, Limits, ProtocolError, StudentCrash, StudentError,
-                      StudentTimeout, _StaleHandle, decode_result, encode_args)
+from .errors import BudgetExhausted, StudentCrash, StudentError, StudentTimeout
+from .inside import execution
+from .inside.wire import (Handle, ProtocolError, ResultTooLarge, StaleHandle, decode_args,
+                          decode_result, encode, encode_args)
+from .limits import Limits
 
 
 class _Alarm(BaseException):
@@ -35,7 +37,7 @@ class InProcessStudent:
     def __init__(self, cells, limits: Limits | None = None):
         self._limits = limits or Limits()
         self._deadline = time.monotonic() + self._limits.total_timeout
-        self._ns = host_code.new_namespace()
+        self._ns = execution.new_namespace()
         self._handles: dict[int, object] = {}
         self._next = 1
         self._errors: list[dict] = []
@@ -43,7 +45,7 @@ class InProcessStudent:
         for cell in cells:
             with self._captured(), self._alarm(self._limits.cell_timeout) as fired:
                 try:
-                    err = host_code.run_cell(self._ns, cell.index, cell.source)
+                    err = execution.run_cell(self._ns, cell.index, cell.source)
                 except _Alarm:
                     err = None
                     fired[0] = True
@@ -63,7 +65,7 @@ class InProcessStudent:
         """Student prints go to a bounded buffer, not the grader's stdout."""
         limit = self._limits.max_output_bytes
         old = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = host_code.BoundedWriter(limit), host_code.BoundedWriter(limit)
+        sys.stdout, sys.stderr = execution.BoundedWriter(limit), execution.BoundedWriter(limit)
         try:
             yield
         finally:
@@ -112,9 +114,9 @@ class InProcessStudent:
 
         try:
             struct_ = encode_args(value, put_array, self, 0)
-        except _StaleHandle:
+        except StaleHandle:
             raise StudentCrash(fn, "stale handle") from None
-        return host_code.decode(struct_, lambda i: arrays[i], self._handles.__getitem__)
+        return decode_args(struct_, lambda i: arrays[i], self._handles.__getitem__)
 
     def _from_student(self, fn: str, value, keep: bool):
         """Student object -> plain data / Handles, by the sandbox's rules."""
@@ -128,8 +130,8 @@ class InProcessStudent:
 
         limit = self._limits.max_message_bytes
         try:
-            struct_ = host_code.encode(value, put_array, self._keep, [limit, limit])
-        except host_code.ResultTooLarge as exc:
+            struct_ = encode(value, put_array, self._keep, [limit, limit])
+        except ResultTooLarge as exc:
             raise StudentError(fn, "ResultTooLarge", str(exc)) from None
         try:
             return decode_result(struct_, lambda i: arrays[i], self, 0)
@@ -146,7 +148,7 @@ class InProcessStudent:
                 if fired[0]:
                     pass
                 else:
-                    info = host_code.error_info(exc)
+                    info = execution.error_info(exc)
                     raise StudentError(fn, info["type"], info["message"], info["traceback"]) from None
         if fired[0]:
             if time.monotonic() >= self._deadline:

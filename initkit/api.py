@@ -1,0 +1,49 @@
+"""initkit's operations as Python functions: what the command line calls, and what a notebook, a
+script or a test can call the same way. Each takes an open Course and returns data.
+
+The pipeline, in one direction: submission (read) -> sandbox (run) -> grading (checks, result)
+-> reports (tables, feedback, gradebook).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .course import Course
+from .grading.batch import BatchSummary, grade_batch, make_limits
+
+
+def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
+          gradebook: str | bool | None = None, **options) -> BatchSummary:
+    """Grade every submission of the course's assignment and write every report.
+
+    out_dir    grades.csv, grades.json, feedback/ and cache/ (default `<course>/grading-output`)
+    gradebook  None: the course's gradebook; a URL: that database; False: none
+    options    grading.batch.grade_batch's: submissions_dir, workers, timeout, force, progress, ...
+    """
+    from .reports.writer import write_reports
+
+    started = time.perf_counter()
+    summary = grade_batch(course, out_dir, **options)
+    reports_started = time.perf_counter()
+    summary.out_dir.mkdir(parents=True, exist_ok=True)
+    summary.files = write_reports(summary, gradebook=gradebook)
+    summary.reports_seconds = time.perf_counter() - reports_started
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def grade_one(course: Course, path: str | os.PathLike, *, timeout: float | None = None) -> dict:
+    """Grade one notebook in a sandbox of its own; returns its result."""
+    from .grading.grade import grade_notebook
+
+    return grade_notebook(Path(path), course, limits=make_limits(timeout))
+
+
+def release(course: Course) -> Path:
+    """Regenerate the student release with nbgrader; returns the release folder."""
+    from .release import generate_release
+
+    return generate_release(course.root, course.assignment)

@@ -1,0 +1,132 @@
+"""The course given: an nbgrader course directory and one of its assignments.
+
+Opened once at the edge (the command line, the pytest plugin, a worker) and passed explicitly to
+everything that grades or reports; no module looks for a course by itself.
+
+The source notebook is the one place for points (nbgrader's convention: what the Create
+Assignment toolbar edits): each autograded test cell's `grade_id` is a criterion and its `points`
+are the criterion's points, in notebook order. Re-weighting a criterion is an edit of the notebook;
+adding one is the notebook plus a hidden test marked with its name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import cells
+
+CONFIG_FILE = "nbgrader_config.py"
+HIDDEN_TESTS = "autograder"
+
+
+class CourseError(Exception):
+    """The course cannot be graded as given; str() is one line naming what is missing and where."""
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+    assignment: str
+    source_notebook: Path            # solutions, visible tests, criteria and points
+    criteria: dict[str, float]       # criterion (autograded test cell's grade_id) -> points, in order
+    manual_points: float             # points graded by hand in formgrader (written answers)
+    hidden_tests: Path = field(init=False)
+    release_notebook: Path = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden_tests", self.root / HIDDEN_TESTS)
+        object.__setattr__(self, "release_notebook",
+                           self.root / "release" / self.assignment / self.source_notebook.name)
+
+    @property
+    def notebook(self) -> str:
+        """The notebook's file name, as released to students (e.g. init_symmetry.ipynb)."""
+        return self.source_notebook.name
+
+    @property
+    def max_score(self) -> float:
+        """Points of the auto-graded part (the hidden tests)."""
+        return sum(self.criteria.values())
+
+    @property
+    def submitted(self) -> Path:
+        """nbgrader's `submitted/` folder (what `nbgrader collect` fills)."""
+        return self.root / "submitted"
+
+    @classmethod
+    def open(cls, root: str | os.PathLike | None = None, assignment: str | None = None) -> "Course":
+        """The course at `root` (default: the current folder) and its `assignment` (default: the
+        only folder in source/). Raises CourseError for anything that makes grading impossible."""
+        root = Path(root if root is not None else os.getcwd()).resolve()
+        if not root.is_dir():
+            raise CourseError(f"{root}: no such folder")
+        if not (root / CONFIG_FILE).is_file() or not (root / "source").is_dir():
+            raise CourseError(f"{root} is not an nbgrader course directory (it needs {CONFIG_FILE} "
+                              "and source/); pass the course folder or run from it")
+        assignment = _assignment(root, assignment)
+        if not (root / HIDDEN_TESTS).is_dir():
+            raise CourseError(f"{root / HIDDEN_TESTS}: no hidden tests (the course needs an "
+                              f"{HIDDEN_TESTS}/ folder of pytest tests)")
+        source = _source_notebook(root / "source" / assignment)
+        criteria, manual = read_points(source)
+        return cls(root=root, assignment=assignment, source_notebook=source, criteria=criteria,
+                   manual_points=manual)
+
+    def nbgrader_config(self):
+        """The course's nbgrader config (traitlets), with the course root set explicitly."""
+        from .nbgrader_env import course_config
+
+        return course_config(self.root)
+
+
+def _assignment(root: Path, assignment: str | None) -> str:
+    available = sorted(p.name for p in (root / "source").iterdir()
+                       if p.is_dir() and not p.name.startswith("."))
+    if assignment is None:
+        if len(available) == 1:
+            return available[0]
+        raise CourseError(f"{root / 'source'}: {'no assignments' if not available else 'several assignments (' + ', '.join(available) + ')'}; "
+                          "name one with --assignment")
+    if assignment not in available:
+        raise CourseError(f"{root / 'source' / assignment}: no such assignment (source/ has: "
+                          f"{', '.join(available) or 'nothing'})")
+    return assignment
+
+
+def _source_notebook(folder: Path) -> Path:
+    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith("."))
+    if len(found) != 1:
+        raise CourseError(f"{folder}: expected one source notebook, found "
+                          f"{len(found)}{' (' + ', '.join(p.name for p in found) + ')' if found else ''}")
+    return found[0]
+
+
+def read_points(source: Path) -> tuple[dict[str, float], float]:
+    """({criterion: points} of the autograded test cells in notebook order, points graded by hand)."""
+    try:
+        nb = json.loads(source.read_text(encoding="utf-8"))
+        notebook_cells = nb["cells"]
+        if not isinstance(notebook_cells, list):
+            raise TypeError("'cells' is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CourseError(f"{source}: the source notebook cannot be read ({exc})") from None
+    criteria: dict[str, float] = {}
+    manual = 0.0
+    for index, cell in enumerate(c for c in notebook_cells if isinstance(c, dict)):
+        kind = cells.classify(cell)
+        if kind is cells.Kind.VISIBLE_TEST:
+            name = cells.grade_id(cell)
+            if not name:
+                raise CourseError(f"{source}: autograded test cell {index} has no grade_id")
+            if name in criteria:
+                raise CourseError(f"{source}: grade_id {name!r} is used by two test cells")
+            criteria[name] = cells.points(cell)
+        elif kind is cells.Kind.WRITTEN_ANSWER:
+            manual += cells.points(cell)
+    if not criteria:
+        raise CourseError(f"{source}: no autograded test cells (nbgrader 'Autograder tests' with a "
+                          "grade_id and points): nothing says what the hidden tests are worth")
+    return criteria, manual

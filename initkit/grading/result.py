@@ -1,0 +1,72 @@
+"""The one result shape: what grading one submission produces, and everything later reads.
+
+    {"student", "notebook", "status": "graded" | "error", "score", "max_score",
+     "criteria": {name: {"score", "max_score"}},       # every criterion, the course's order
+     "tests": [{"name", "criterion", "outcome", "score", "max_score", "message"}],
+     "cell_errors": [...], "isolation", "duration", "error": str | None}
+
+A criterion's points are shared equally among its tests. status "error" (a file that cannot be
+graded) has score 0, every criterion 0, no tests, and `error` set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+
+def student_name(path, assignment: str) -> str:
+    """`<student>` of submitted/<student>/<assignment>/x.ipynb, else the file's stem."""
+    parts = Path(path).parts
+    if len(parts) >= 4 and parts[-4] == "submitted" and parts[-2] == assignment:
+        return parts[-3]
+    return Path(path).stem
+
+
+def criteria_scores(tests: list[dict], criteria: Mapping[str, float]) -> dict[str, dict]:
+    """{criterion: {"score", "max_score"}} for every criterion, in the course's order: the
+    criterion's points times the fraction of its tests that passed."""
+    passed = {c: 0 for c in criteria}
+    total = {c: 0 for c in criteria}
+    for t in tests:
+        if t["criterion"] in total:
+            total[t["criterion"]] += 1
+            passed[t["criterion"]] += t["outcome"] == "passed"
+    return {c: {"score": round(points * passed[c] / total[c], 6) if total[c] else 0.0,
+                "max_score": points}
+            for c, points in criteria.items()}
+
+
+def make_result(student: str, notebook: str, criteria: Mapping[str, float], *, status: str,
+                tests: list[dict], cell_errors: list[dict], isolation: str, duration: float,
+                error: str | None) -> dict:
+    scores = criteria_scores(tests, criteria)
+    return {
+        "student": student,
+        "notebook": notebook,
+        "status": status,
+        "score": round(sum(c["score"] for c in scores.values()), 6),
+        "max_score": sum(criteria.values()),
+        "criteria": scores,
+        "tests": tests,
+        "cell_errors": cell_errors,
+        "isolation": isolation,
+        "duration": round(duration, 4),
+        "error": error,
+    }
+
+
+def error_result(student: str, notebook: str, criteria: Mapping[str, float], reason: str, *,
+                 isolation: str = "none", duration: float = 0.0) -> dict:
+    """The result of a submission that cannot be graded: score 0, every criterion 0, no tests."""
+    return make_result(student, notebook, criteria, status="error", tests=[], cell_errors=[],
+                       isolation=isolation, duration=duration, error=reason)
+
+
+def timed_out(result: dict) -> bool:
+    """True if any part of the submission hit a time limit."""
+    if any(t.get("outcome") == "timeout" for t in result.get("tests", [])):
+        return True
+    if any(e.get("kind") == "timeout" for e in result.get("cell_errors", [])):
+        return True
+    return "timed out" in (result.get("error") or "")

@@ -1,0 +1,1 @@
+"""Everything written from results: tables, feedback pages, nbgrader gradebook, terminal text."""

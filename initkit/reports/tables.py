@@ -1,0 +1,34 @@
+"""The grade tables: grades.csv (one row per student, a column per criterion in the course's
+order) and grades.json (every result in full)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Mapping
+
+from ..files import json_default
+
+
+def num(x: float) -> str:
+    """Scores as short decimal strings: 10 -> "10", 3.3333333 -> "3.333"."""
+    return f"{round(float(x), 3):g}"
+
+
+def grades_csv(results: list[dict], criteria: Mapping[str, float]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["student", "score", "max_score", "status", *criteria])
+    for r in results:
+        writer.writerow([r["student"], num(r["score"]), num(r["max_score"]), r["status"],
+                         *(num(r["criteria"][name]["score"]) for name in criteria)])
+    return buf.getvalue()
+
+
+def grades_json(results: list[dict], assignment: str, max_score: float) -> str:
+    """One submission per line: json's indenting encoder is pure Python, 10x slower than its C
+    one (1.6 s for 1,000 submissions)."""
+    rows = ",\n".join(json.dumps(r, default=json_default) for r in results)
+    head = json.dumps({"assignment": assignment, "max_score": max_score})[:-1]
+    return f'{head}, "submissions": [\n{rows}\n]}}\n'

@@ -1,0 +1,185 @@
+"""The trusted side's sandbox: one long-lived zygote per grading worker, started with the command
+line of bwrap.py; each submission is a StudentSession (session.py) opened on it. See docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import warnings
+
+from .bwrap import zygote_command
+from .errors import SandboxStartError
+from .limits import CONTROL_TIMEOUT, ZYGOTE_START_TIMEOUT, Limits
+from .session import StudentSession
+
+
+def _isolation_mode() -> str:
+    wanted = os.environ.get("INITKIT_SANDBOX", "auto").strip().lower()
+    if wanted not in ("auto", "bubblewrap", "none"):
+        raise SandboxStartError(f"INITKIT_SANDBOX={wanted!r}: expected auto, bubblewrap or none")
+    if wanted == "none":
+        return "none"
+    if shutil.which("bwrap") is None:
+        if wanted == "bubblewrap":
+            raise SandboxStartError("INITKIT_SANDBOX=bubblewrap but bwrap is not installed "
+                                    "(Debian/Ubuntu: apt-get install bubblewrap)")
+        return "none"
+    return "bubblewrap"
+
+
+_warned_none = False
+
+
+def _warn_no_isolation(reason: str):
+    global _warned_none
+    if not _warned_none:
+        _warned_none = True
+        warnings.warn(f"initkit sandbox WITHOUT namespace isolation ({reason}): student code runs "
+                      "with resource limits and timeouts only; it can see the filesystem (hidden "
+                      "tests included), the network and other processes. Install bubblewrap for "
+                      "real isolation.", RuntimeWarning, stacklevel=3)
+
+
+
+class SandboxHost:
+    """One per worker process: a long-lived zygote; one StudentSession at a time."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.isolation = _isolation_mode()
+        if self.isolation == "none":
+            _warn_no_isolation("INITKIT_SANDBOX=none" if shutil.which("bwrap") else
+                               "bubblewrap (bwrap) is not installed")
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._ctrl: socket.socket | None = None
+        self._scratch: tempfile.TemporaryDirectory | None = None
+        self._session: StudentSession | None = None
+        self._closed = False
+        self._start_zygote()
+
+    # -- zygote life cycle --
+    def _start_zygote(self):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        scratch = None
+        if self.isolation == "none":
+            self._scratch = tempfile.TemporaryDirectory(prefix="initkit-sandbox-")
+            scratch = self._scratch.name
+            os.chmod(scratch, 0o711)
+        cmd, env = zygote_command(self.isolation, self.limits, theirs.fileno(), scratch)
+        errlog = tempfile.TemporaryFile()
+        try:
+            self._proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env,
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=errlog, start_new_session=True,
+                                          cwd=env.get("HOME", "/"))
+        except OSError as exc:
+            raise SandboxStartError(f"could not start the sandbox ({cmd[0]}): {exc}") from exc
+        finally:
+            theirs.close()
+        ours.settimeout(ZYGOTE_START_TIMEOUT)
+        try:
+            ready = json.loads(ours.recv(65536) or b"null")
+        except (OSError, ValueError):
+            ready = None
+        if not isinstance(ready, dict) or not ready.get("ok"):
+            self._proc.kill()
+            self._proc.wait()
+            errlog.seek(0)
+            detail = errlog.read()[-3000:].decode(errors="replace").strip()
+            ours.close()
+            raise SandboxStartError(f"the sandbox ({self.isolation}) did not start: "
+                                    f"{detail or 'no error output'}; set INITKIT_SANDBOX=none to "
+                                    "run without namespace isolation")
+        errlog.close()
+        self._ctrl = ours
+
+    def _stop_zygote(self):
+        if self._ctrl is not None:
+            self._ctrl.close()
+            self._ctrl = None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                try:
+                    os.killpg(self._proc.pid, 9)
+                except OSError:
+                    self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def _control(self, msg: dict, fds=()) -> dict:
+        """One request to the zygote. Restarts a dead zygote once (a student can kill it when
+        the sandbox has no separate uid)."""
+        with self._lock:
+            for attempt in (0, 1):
+                if self._ctrl is None or self._proc is None or self._proc.poll() is not None:
+                    if msg["op"] == "end":
+                        self._restart_zygote()      # nothing left to end: the sandbox died
+                        return {"ok": True, "killed": 0, "restarted": True,
+                                "status": "the sandbox died (was its zygote killed?) and was restarted"}
+                    self._restart_zygote()
+                try:
+                    self._ctrl.settimeout(CONTROL_TIMEOUT)
+                    data = json.dumps(msg).encode()
+                    if fds:
+                        socket.send_fds(self._ctrl, [data], list(fds))
+                    else:
+                        self._ctrl.send(data)
+                    reply = json.loads(self._ctrl.recv(65536) or b"null")
+                    if isinstance(reply, dict) and reply.get("ok"):
+                        return reply
+                except (OSError, ValueError):
+                    pass
+                if attempt == 0 and msg["op"] == "end":
+                    self._restart_zygote()
+                    return {"ok": True, "killed": 0, "restarted": True,
+                                "status": "the sandbox died (was its zygote killed?) and was restarted"}
+                self._restart_zygote()
+            raise SandboxStartError("the sandbox zygote does not answer")
+
+    def _restart_zygote(self):
+        self._stop_zygote()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+        self._start_zygote()
+
+    # -- public --
+    def open_session(self, cells) -> "StudentSession":
+        if self._closed:
+            raise RuntimeError("this SandboxHost is closed")
+        if self._session is not None and not self._session.closed:
+            raise RuntimeError("one StudentSession at a time per SandboxHost: close the previous one")
+        self._session = StudentSession(self, list(cells))
+        return self._session
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        if self._session is not None:
+            self._session.close()
+        self._stop_zygote()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
