@@ -8,22 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from initkit import batch, cli, paths
-from initkit.criteria import ASSIGNMENT, CRITERIA
-from test_batch import add, fake_grade, fake_submission, make_course
-
-REPO = Path(__file__).resolve().parent.parent
+from fakes import ASSIGNMENT, CRITERIA, REPO, add, copy_real_course, fake_grade, fake_submission, make_course
+from initkit import api, cli
+from initkit.course import Course
 
 
 @pytest.fixture
 def fake_batch(monkeypatch):
     """Route the CLI's batch call to the fake grader (no sandbox needed)."""
-    real = batch.grade_batch
+    real = api.grade_batch
 
     def grade_batch(*args, **kwargs):
         return real(*args, grade=fake_grade, host_factory=None, **kwargs)
 
-    monkeypatch.setattr(batch, "grade_batch", grade_batch)
+    monkeypatch.setattr(api, "grade_batch", grade_batch)
 
 
 def test_grade_prints_summary(tmp_path, fake_batch, capsys):
@@ -43,10 +41,10 @@ def test_grade_prints_summary(tmp_path, fake_batch, capsys):
 
 
 def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
-    assert cli.main(["grade", str(tmp_path / "missing")]) == 1
+    assert cli.main(["grade", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing" in err and err.startswith("initkit grade: error:")
-    assert cli.main(["grade-one", str(tmp_path / "nope.ipynb")]) == 1
+    assert cli.main(["grade-one", str(tmp_path / "nope.ipynb"), "--course", str(REPO)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nope.ipynb" in err
     with pytest.raises(SystemExit) as exc:
@@ -73,7 +71,7 @@ def test_examples_are_what_the_script_makes():
 def test_demo_end_to_end(tmp_path, capsys):
     """`initkit demo` grades the shipped examples with the real sandboxed autograder."""
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--out", str(out), "--quiet"]) == 0
+    assert cli.main(["demo", str(REPO), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "Feedback for each student" in text
     rows = {r["student"]: r for r in json.loads((out / "grades.json").read_text())["submissions"]}
@@ -92,7 +90,7 @@ def test_demo_end_to_end(tmp_path, capsys):
         if student not in ("correct", "correct_written_differently", "broken_upload"):
             assert r["status"] == "graded" and 0 < r["score"] < 100, student
     # the feedback never shows hidden-test code
-    hidden = [line.strip() for f in sorted(paths.hidden_tests_dir().rglob("*.py"))
+    hidden = [line.strip() for f in sorted((REPO / "autograder").rglob("*.py"))
               for line in f.read_text().splitlines() if len(line.strip()) > 20]
     assert hidden
     for page in (out / "feedback").rglob("*.html"):
@@ -122,14 +120,15 @@ def _bad_inputs(course: Path, correct: bytes) -> dict[str, str]:
 
 
 def test_bad_inputs_with_real_autograder(tmp_path):
-    from initkit.submissions import make_submission
     import nbformat
 
-    course = make_course(tmp_path / "course")
-    correct = nbformat.writes(make_submission({})).encode()
+    from initkit.solutions import make_submission
+
+    course = copy_real_course(tmp_path / "course")
+    correct = nbformat.writes(make_submission(Course.open(course), {})).encode()
     expected = _bad_inputs(course, correct)
-    summary = batch.grade_batch(course, out_dir=tmp_path / "out", workers=2, progress=False,
-                                gradebook=False)
+    summary = api.grade(Course.open(course), tmp_path / "out", workers=2, progress=False,
+                        gradebook=False)
     rows = {r["student"]: r for r in summary.results}
     assert rows["ok"]["status"] == "graded" and rows["ok"]["score"] == 100
     for student, word in expected.items():
@@ -141,15 +140,64 @@ def test_bad_inputs_with_real_autograder(tmp_path):
 
 def test_real_worker_counts_agree(tmp_path):
     make_examples = _load_make_examples()
-    course = make_course(tmp_path / "course")
+    course = copy_real_course(tmp_path / "course")
     for rel, data in make_examples.build().items():
         if rel.split("/")[0] in ("correct", "he_uses_1_over_fan_in", "tiled_random_rows"):
             path = course / "submitted" / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-    one = batch.grade_batch(course, out_dir=tmp_path / "o1", workers=1, progress=False, gradebook=False)
-    two = batch.grade_batch(course, out_dir=tmp_path / "o2", workers=2, progress=False, gradebook=False)
+    one = api.grade(Course.open(course), tmp_path / "o1", workers=1, progress=False, gradebook=False)
+    two = api.grade(Course.open(course), tmp_path / "o2", workers=2, progress=False, gradebook=False)
     key = lambda s: [(r["student"], r["score"], r["criteria"]) for r in s.results]  # noqa: E731
     assert key(one) == key(two)
     assert [r["student"] for r in one.results] == ["correct", "he_uses_1_over_fan_in", "tiled_random_rows"]
     assert set(CRITERIA) == set(one.results[0]["criteria"])
+
+
+# --------------------------------------------------------------------------- the course given
+
+
+def _no_autograded_cells(course: Path) -> None:
+    import nbformat
+
+    src = course / "source" / ASSIGNMENT / "init_symmetry.ipynb"
+    nb = nbformat.read(str(src), as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    nbformat.write(nb, str(src))
+
+
+@pytest.mark.parametrize("breakage, words", [
+    (lambda c: (c / "nbgrader_config.py").unlink(), ["not an nbgrader course directory"]),
+    (lambda c: __import__("shutil").rmtree(c / "autograder"), ["autograder", "no hidden tests"]),
+    (lambda c: __import__("shutil").rmtree(c / "source" / ASSIGNMENT), ["source", "no assignments"]),
+    (_no_autograded_cells, ["init_symmetry.ipynb", "no autograded test cells"]),
+])
+def test_course_errors_exit_2_with_one_line(tmp_path, capsys, breakage, words):
+    course = make_course(tmp_path / "course")
+    add(course, "a", fake_submission())
+    breakage(course)
+    code = cli.main(["grade", str(course), "--out", str(tmp_path / "out"), "--quiet", "--no-gradebook"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""                      # never a table of zeros
+    assert err.count("\n") == 1 and err.startswith("initkit grade: error:"), err
+    assert all(w in err for w in words), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_assignment_names_what_there_is(tmp_path, capsys):
+    course = make_course(tmp_path / "course")
+    assert cli.main(["grade", str(course), "--assignment", "hw9", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "hw9: no such assignment" in err and "init_symmetry" in err
+
+
+def test_course_defaults_to_the_current_folder(tmp_path, monkeypatch, fake_batch, capsys):
+    course = make_course(tmp_path / "course")
+    add(course, "a", fake_submission())
+    monkeypatch.chdir(course)
+    assert cli.main(["grade", "--quiet", "--no-gradebook"]) == 0
+    assert (course / "grading-output" / "grades.csv").is_file()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["grade", "--quiet", "--no-gradebook"]) == 2
+    assert "not an nbgrader course directory" in capsys.readouterr().err

@@ -17,10 +17,35 @@ import sys
 import nbformat
 import pytest
 
-from initkit.criteria import CRITERIA, EXPERIMENT_TAG
-from initkit.paths import course_root, release_notebook, source_notebook
+from fakes import ASSIGNMENT, REPO
+from initkit.cells import EXPERIMENT_TAG
+from initkit.course import Course
 from initkit.release import release_is_fresh
-from initkit.submissions import make_submission, solution_functions
+from initkit.solutions import make_submission as _make_submission
+from initkit.solutions import solution_functions as _solution_functions
+
+COURSE = Course.open(REPO, ASSIGNMENT)
+# This assignment's criteria and points as designed (docs/grading.md), in notebook order: the
+# source notebook's autograded test cells must carry exactly these.
+CRITERIA = {"zeros": 5, "constant": 5, "random": 10, "xavier_variance": 10, "he_variance": 10,
+            "forward": 10, "cost": 5, "backward_gradients": 15, "update": 5,
+            "gradient_equality": 10, "symmetry_breaking": 10, "symmetry_check": 5}
+
+def make_submission(overrides=None):
+    return _make_submission(COURSE, overrides)
+
+
+def solution_functions():
+    return _solution_functions(COURSE)
+
+
+def test_course_reads_criteria_and_points_from_the_source_notebook():
+    assert COURSE.criteria == CRITERIA and list(COURSE.criteria) == list(CRITERIA)
+    assert COURSE.max_score == 100 and COURSE.manual_points == 10
+    assert COURSE.source_notebook == REPO / "source" / ASSIGNMENT / "init_symmetry.ipynb"
+    assert COURSE.release_notebook == REPO / "release" / ASSIGNMENT / "init_symmetry.ipynb"
+    assert COURSE.hidden_tests == REPO / "autograder"
+
 
 STUDENT_FUNCTIONS = [
     "initialize_zeros", "initialize_constant", "initialize_random", "initialize_xavier",
@@ -48,7 +73,7 @@ def execute(nb, allow_errors: bool, timeout: int = 300):
     from nbclient import NotebookClient
 
     NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                   resources={"metadata": {"path": str(course_root())}}).execute()
+                   resources={"metadata": {"path": str(REPO)}}).execute()
     return nb
 
 
@@ -67,20 +92,20 @@ def without_experiments(nb):
 
 @pytest.fixture(scope="module")
 def source():
-    return nbformat.read(str(source_notebook()), as_version=4)
+    return nbformat.read(str(COURSE.source_notebook), as_version=4)
 
 
 @pytest.fixture(scope="module")
 def release():
-    return nbformat.read(str(release_notebook()), as_version=4)
+    return nbformat.read(str(COURSE.release_notebook), as_version=4)
 
 
 # ----------------------------------------------------------------------------- the source notebook
 
 def test_source_passes_nbgrader_validate():
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(source_notebook())],
-                          cwd=course_root(), env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(COURSE.source_notebook)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "Success! Your notebook passes all the tests." in output, output
 
@@ -173,7 +198,7 @@ def test_experiment_outputs_show_the_failure_modes(executed_source):
 # ----------------------------------------------------------------------------- the release
 
 def test_release_is_fresh():
-    fresh, diff = release_is_fresh()
+    fresh, diff = release_is_fresh(REPO, ASSIGNMENT)
     assert fresh, "release/ differs from a fresh `initkit release`:\n" + diff[:5000]
 
 

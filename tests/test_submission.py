@@ -8,8 +8,13 @@ import json
 import nbformat
 import pytest
 
-from initkit.criteria import EXPERIMENT_TAG
-from initkit.notebook import MAX_NOTEBOOK_BYTES, CodeCell, SubmissionError, read_submission, strip_magics
+from pathlib import Path
+
+from initkit.cells import EXPERIMENT_TAG, strip_magics
+from initkit.course import Course
+from initkit.submission import MAX_NOTEBOOK_BYTES, CodeCell, SubmissionError, read_submission
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def write_nb(path, cells, **kw):
@@ -119,9 +124,7 @@ def test_strip_magics_cell_magic_only_at_start():
 
 
 def test_release_notebook_reads():
-    from initkit import paths
-
-    release = paths.release_notebook()
+    release = Course.open(REPO, "init_symmetry").release_notebook
     cells = read_submission(release)
     assert cells and all(isinstance(c, CodeCell) for c in cells)
     assert len({c.index for c in cells}) == len(cells)

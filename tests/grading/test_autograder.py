@@ -12,14 +12,31 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from initkit import runner
-from initkit.criteria import CRITERIA, MAX_SCORE
-from initkit.grading import grade_notebook, student_name
-from initkit.inprocess import InProcessStudent
-from initkit.paths import course_root, hidden_tests_dir, release_notebook
-from initkit.reference import CONTRACT, ReferenceNotebookError, load_reference, reference
+from initkit.course import Course
+from initkit.grading import collect, runner
+from initkit.grading.grade import grade_notebook as _grade_notebook
+from initkit.grading.result import student_name
+from initkit.reference import ReferenceNotebookError, load_reference, reference
 from initkit.sandbox import Limits, SandboxHost
-from initkit.submissions import make_submission
+from initkit.sandbox.inprocess import InProcessStudent
+from initkit.solutions import make_submission as _make_submission
+
+REPO = Path(__file__).resolve().parents[2]
+COURSE = Course.open(REPO, "init_symmetry")
+CRITERIA = COURSE.criteria
+MAX_SCORE = COURSE.max_score
+# The functions students implement: the hidden tests take the right answers from the reference.
+CONTRACT = ("initialize_zeros", "initialize_constant", "initialize_random", "initialize_xavier",
+            "initialize_he", "forward_propagation", "compute_cost", "backward_propagation",
+            "update_parameters", "is_layer_symmetric")
+
+
+def grade_notebook(path, **kwargs):
+    return _grade_notebook(path, COURSE, **kwargs)
+
+
+def make_submission(overrides=None):
+    return _make_submission(COURSE, overrides)
 
 FAULTY = {
     # a wrong He fan, a missing 1/m, a symmetry check that ignores the biases, a constant init
@@ -53,7 +70,7 @@ def host():
 def notebooks(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     paths = {"solution": folder / "solution.ipynb", "faulty": folder / "faulty.ipynb",
-             "release": release_notebook()}
+             "release": COURSE.release_notebook}
     nbformat.write(make_submission(), str(paths["solution"]))
     nbformat.write(make_submission(FAULTY), str(paths["faulty"]))
     return paths
@@ -67,7 +84,7 @@ def graded(host, notebooks):
 def _hidden_source_lines() -> set[str]:
     """Distinctive lines of the hidden tests' code (what must never reach a student)."""
     lines = set()
-    for f in hidden_tests_dir().glob("*.py"):
+    for f in COURSE.hidden_tests.glob("*.py"):
         for line in f.read_text().splitlines():
             line = line.strip()
             if len(line) > 25 and not line.startswith(("#", '"', "'")):
@@ -140,9 +157,9 @@ def test_same_submission_same_result(host, notebooks, graded):
 def test_runner_agrees_with_real_pytest(tmp_path, notebooks, graded, name):
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(hidden_tests_dir()), "--submission", str(notebooks[name]),
+        [sys.executable, "-m", "pytest", str(COURSE.hidden_tests), "--submission", str(notebooks[name]),
          "--results-json", str(out), "-p", "no:cacheprovider", "-q", "-rN"],
-        cwd=course_root(), capture_output=True, text=True, timeout=300)
+        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     from_pytest = json.loads(out.read_text())
     ours = graded[name]
@@ -172,8 +189,8 @@ def test_bad_file_is_an_error_result(tmp_path):
 
 
 def test_student_name():
-    assert student_name("x/submitted/bob/init_symmetry/nb.ipynb") == "bob"
-    assert student_name("elsewhere/carol.ipynb") == "carol"
+    assert student_name("x/submitted/bob/init_symmetry/nb.ipynb", "init_symmetry") == "bob"
+    assert student_name("elsewhere/carol.ipynb", "init_symmetry") == "carol"
 
 
 def test_timeout_costs_only_its_criterion(tmp_path):
@@ -208,19 +225,19 @@ def test_undefined_function_message(tmp_path):
 # --------------------------------------------------------------------------- runner details
 
 def test_runner_collects_every_criterion_with_pytest_names():
-    tests = runner.load_tests()
+    tests = collect.load_tests(COURSE)
     assert {t.criterion for t in tests} == set(CRITERIA)
     names = [t.name for t in tests]
     assert len(names) == len(set(names))
     assert "test_he_variance[400-100]" in names and "test_random_seed" in names
-    assert runner.load_tests() is tests       # imported once per process
+    assert collect.load_tests(COURSE) is tests       # imported once per process
 
 
 def test_unexpected_exception_in_a_test_is_a_generic_error():
     def test_broken(student):
         raise KeyError("secret hidden detail")
 
-    t = runner.HiddenTest("test_broken", "x.py", "zeros", test_broken, {}, ("student",))
+    t = collect.HiddenTest("test_broken", "x.py", "zeros", test_broken, {}, ("student",))
     outcome, message = runner.run_test(t, student=None, ref=None)
     assert outcome == "error"
     assert "secret" not in message and "KeyError" in message
@@ -229,10 +246,10 @@ def test_unexpected_exception_in_a_test_is_a_generic_error():
 # --------------------------------------------------------------------------- reference
 
 def test_reference_comes_from_the_source_notebook():
-    ref = reference()
+    ref = reference(COURSE)
     for name in CONTRACT:
         assert callable(getattr(ref, name))
-    assert reference() is ref
+    assert reference(COURSE) is ref
 
 
 def _notebook(tmp_path, cells):
@@ -244,25 +261,28 @@ def _notebook(tmp_path, cells):
 
 
 def test_reference_skips_experiments_and_test_cells_and_names_missing_functions(tmp_path):
-    from initkit.submissions import solution_functions
+    from initkit.solutions import solution_functions
 
     code = nbformat.v4.new_code_cell
     experiment = code("raise RuntimeError('experiment ran')\ndef f():\n    pass")
     experiment.metadata["tags"] = ["experiment"]
     test_cell = code("def helper():\n    pass\nassert False, 'test cell ran'")
     test_cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "zeros", "points": 5}
-    functions = solution_functions()
+    functions = solution_functions(COURSE)
     cells = [code("import numpy as np\n%matplotlib inline"), code("import numpy as np"), experiment, test_cell,
              code("def sigmoid(Z):\n    return 1 / (1 + np.exp(-Z))\n\ndef relu(Z):\n    return np.maximum(0, Z)"),
              nbformat.v4.new_markdown_cell("def not_code(): pass")]
     cells += [code(src) for src in functions.values()]
     ref = load_reference(_notebook(tmp_path, cells))
     assert {"initialize_he", "sigmoid"} <= set(vars(ref))
-    cells = [c for c in cells if "def initialize_he" not in c.source]
-    with pytest.raises(ReferenceNotebookError, match=r"source\.ipynb.*does not define initialize_he"):
+    cells = [c for c in cells if "def " not in c.source]
+    with pytest.raises(ReferenceNotebookError, match=r"source\.ipynb.*defines no functions"):
         load_reference(_notebook(tmp_path, cells))
+    failing = [code("import numpy as np"), code("def f():\n    pass\nraise ValueError('boom')")]
+    with pytest.raises(ReferenceNotebookError, match=r"source\.ipynb.*failed: ValueError: boom"):
+        load_reference(_notebook(tmp_path, failing))
 
 
 def test_hidden_tests_live_in_the_course():
-    assert hidden_tests_dir() == course_root() / "autograder"
-    assert (Path(hidden_tests_dir()) / "conftest.py").is_file()
+    assert COURSE.hidden_tests == REPO / "autograder"
+    assert (COURSE.hidden_tests / "conftest.py").is_file()

@@ -6,134 +6,20 @@ use the real autograder on submissions made from the release notebook.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from initkit import batch
-from initkit.criteria import ASSIGNMENT, CRITERIA, MAX_SCORE
-
-# --------------------------------------------------------------------------- a fake course
-
-
-def source_notebook() -> nbformat.NotebookNode:
-    """A minimal nbgrader source notebook: one answer + one test cell per criterion, one written answer."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells.append(nbformat.v4.new_markdown_cell("# Initialization"))
-    for name, pts in CRITERIA.items():
-        answer = nbformat.v4.new_code_cell(
-            f"def f_{name}():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n")
-        answer.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
-                                       "grade_id": f"{name}_answer", "schema_version": 3}
-        test = nbformat.v4.new_code_cell(f"assert f_{name}() == 1")
-        test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
-                                     "grade_id": name, "points": pts, "schema_version": 3}
-        nb.cells += [answer, test]
-    written = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
-    written.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False,
-                                    "grade_id": "written_constant", "points": 5, "schema_version": 3}
-    nb.cells.append(written)
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i}"
-    return nb
-
-
-def make_course(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()\nc.CourseDirectory.course_id = 'initkit-test'\n")
-    src = root / "source" / ASSIGNMENT / "init_symmetry.ipynb"
-    src.parent.mkdir(parents=True)
-    nbformat.write(source_notebook(), str(src))
-    (root / "submitted").mkdir()
-    return root
-
-
-def fake_submission(fail=(), crash=False, hang=False, interrupt=False, note="") -> str:
-    """Notebook text the fake grader understands (its metadata says what to fail)."""
-    nb = nbformat.v4.new_notebook()
-    code = nbformat.v4.new_code_cell(f"# my answer {note}\nx = 1 < 2  # <b>escaped</b>")
-    code.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "zeros_answer",
-                                 "locked": False, "schema_version": 3}
-    given = nbformat.v4.new_code_cell("GIVEN_INSTRUCTOR_CODE = 1")
-    given.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True,
-                                  "grade_id": "given", "schema_version": 3}
-    nb.cells = [code, given, nbformat.v4.new_code_cell("added_by_student = 3")]
-    nb.metadata["fake"] = {"fail": list(fail), "crash": crash, "hang": hang, "interrupt": interrupt}
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"c{i}"
-    return nbformat.writes(nb)
-
-
-def add(course: Path, student: str, content: str | bytes, name: str = "init_symmetry.ipynb") -> Path:
-    path = course / "submitted" / student / ASSIGNMENT / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
-
-
-def fake_grade(path, *, host=None, limits=None, student=None) -> dict:
-    """Stands in for grading.grade_notebook: same result shape, driven by notebook metadata."""
-    log = os.environ.get("INITKIT_FAKE_LOG")
-    if log:
-        with open(log, "a") as f:
-            f.write(f"{student}\n")
-    try:
-        nb = json.loads(Path(path).read_bytes().decode("utf-8"))
-        fake = nb["metadata"]["fake"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return batch.error_result(student, Path(path).name, f"{path}: not a notebook: {exc}")
-    if fake["crash"]:
-        os._exit(3)
-    if fake["hang"]:
-        time.sleep(3600)
-    if fake["interrupt"]:
-        os.kill(os.getppid(), signal.SIGINT)  # what Ctrl-C does to the parent
-    tests, criteria = [], {}
-    for name, pts in CRITERIA.items():
-        ok = name not in fake["fail"]
-        criteria[name] = {"score": float(pts if ok else 0), "max_score": pts}
-        tests.append({"name": f"test_{name}", "criterion": name,
-                      "outcome": "passed" if ok else "failed", "score": float(pts if ok else 0),
-                      "max_score": pts, "message": "" if ok else f"{name}: wrong <value>"})
-    score = sum(c["score"] for c in criteria.values())
-    return {"student": student, "notebook": Path(path).name, "status": "graded", "score": score,
-            "max_score": MAX_SCORE, "criteria": criteria, "tests": tests, "cell_errors": [],
-            "isolation": "none", "duration": 0.01, "error": None}
-
-
-def run(course: Path, **kw) -> batch.BatchSummary:
-    kw.setdefault("grade", fake_grade)
-    kw.setdefault("host_factory", None)
-    kw.setdefault("progress", False)
-    kw.setdefault("workers", 2)
-    kw.setdefault("gradebook", False)
-    return batch.grade_batch(course, out_dir=course / "out", **kw)
-
-
-def scores(summary) -> dict:
-    return {r["student"]: (r["status"], r["score"], {n: c["score"] for n, c in r["criteria"].items()})
-            for r in summary.results}
-
+from fakes import ASSIGNMENT, CRITERIA, add, calls, fake_submission, make_course, run, scores
+from initkit.grading import batch, pool
 
 @pytest.fixture
 def course(tmp_path, monkeypatch):
     monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
     return make_course(tmp_path / "course")
-
-
-def calls(course: Path) -> list[str]:
-    log = Path(os.environ["INITKIT_FAKE_LOG"])
-    return sorted(log.read_text().split()) if log.exists() else []
 
 
 # --------------------------------------------------------------------------- tests (fake grader)
@@ -182,7 +68,7 @@ def test_second_run_grades_nothing_and_force_regrades(course):
 def test_autograder_change_invalidates_cache(course, monkeypatch):
     add(course, "a", fake_submission())
     run(course)
-    monkeypatch.setattr(batch, "autograder_fingerprint", lambda limits, grade: "changed")
+    monkeypatch.setattr(batch, "fingerprint", lambda course, limits, grade: "changed")
     assert run(course).graded_now == 1
 
 
@@ -253,7 +139,7 @@ def test_grader_exception_is_a_row(course):
     assert "internal grading error" in summary.results[0]["error"]
 
 
-def _raising_grade(path, *, host=None, limits=None, student=None):
+def _raising_grade(path, course, *, host=None, limits=None, student=None):
     raise RuntimeError("boom")
 
 
@@ -278,12 +164,12 @@ def _failing_host(limits):
 
 def test_sandbox_that_cannot_start_stops_the_batch_clearly(course):
     add(course, "a", fake_submission())
-    with pytest.raises(batch.HostStartError, match="could not start the sandbox.*uid map"):
+    with pytest.raises(pool.HostStartError, match="could not start the sandbox.*uid map"):
         run(course, host_factory=_failing_host)
     assert not list((course / "out" / "cache").glob("*.json"))      # nothing wrong was cached
 
 
-def _blas_threads_grade(path, *, host=None, limits=None, student=None):
+def _blas_threads_grade(path, course, *, host=None, limits=None, student=None):
     """Reports how many threads the worker has after a BLAS call big enough to use several."""
     import numpy as np
 
@@ -305,6 +191,7 @@ def test_workers_have_one_blas_thread(tmp_path):
         pytest.skip("numpy's BLAS has one thread here anyway")
     got = []
     jobs = [batch.Job(s, "x.ipynb", tmp_path / "x.ipynb") for s in ("a", "b")]
-    batch._run_pool(jobs, workers=2, grade=_blas_threads_grade, limits=None, host_factory=None,
-                    watchdog=60.0, on_result=lambda job, result: got.append(result["threads"]))
+    pool.run_pool(jobs, workers=2, grade=_blas_threads_grade, course=None, limits=None,
+                  host_factory=None, watchdog=60.0,
+                  on_result=lambda job, result: got.append(result["threads"]))
     assert got == [1, 1]

@@ -1,7 +1,7 @@
 """A corpus of submissions: correct ones written differently score 100; each faulty one loses
 exactly the criteria it should (asserted per criterion).
 
-Built from the release notebook with initkit.submissions.make_submission, graded mostly in-process
+Built from the release notebook with initkit.solutions.make_submission, graded mostly in-process
 (fast; trusted code written here) and a representative subset through the sandbox.
 """
 
@@ -10,9 +10,17 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from initkit.criteria import CRITERIA
-from initkit.grading import grade_notebook
-from initkit.inprocess import InProcessStudent
+from fakes import ASSIGNMENT, REPO
+from initkit.course import Course
+from initkit.grading.grade import grade_notebook as _grade_notebook
+from initkit.sandbox.inprocess import InProcessStudent
+
+COURSE = Course.open(REPO, ASSIGNMENT)
+CRITERIA = COURSE.criteria
+
+
+def grade_notebook(path, **kwargs):
+    return _grade_notebook(path, COURSE, **kwargs)
 
 # --------------------------------------------------------------------------- correct variants
 
@@ -408,10 +416,10 @@ def _failures(result: dict) -> str:
 
 
 def _write(tmp_path, name: str, overrides: dict):
-    from initkit.submissions import make_submission
+    from initkit.solutions import make_submission
 
     path = tmp_path / f"{name}.ipynb"
-    nbformat.write(make_submission(overrides), str(path))
+    nbformat.write(make_submission(COURSE, overrides), str(path))
     return path
 
 

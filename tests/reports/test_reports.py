@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from initkit import reports
-from initkit.criteria import ASSIGNMENT, CRITERIA
-from test_batch import add, fake_submission, make_course, run
+from fakes import ASSIGNMENT, CRITERIA, add, fake_submission, make_course, run
+from initkit.reports import gradebook, summary as terminal
 
 
 @pytest.fixture
@@ -107,7 +106,7 @@ def test_bulk_submissions_match_nbgrader_add_submission(graded):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
         gb.add_student("by_nbgrader")
         gb.add_submission(ASSIGNMENT, "by_nbgrader", timestamp="2024-05-01 09:00:00 UTC")
-        reports.add_submissions(gb, ASSIGNMENT, ["by_initkit"],
+        gradebook.add_submissions(gb, ASSIGNMENT, ["by_initkit"],
                                 {"by_initkit": "2024-05-01 09:00:00 UTC"})
         gb.db.commit()
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
@@ -148,22 +147,32 @@ def test_feedback_pages(graded):
     assert not list((course / "out").rglob(".*.tmp"))
 
 
-def test_source_notebook_must_match_criteria(tmp_path):
-    from test_batch import source_notebook
+def test_points_come_from_the_source_notebook(tmp_path, monkeypatch):
+    """Re-weighting a criterion is an edit of the notebook: grades, tables and gradebook follow."""
+    from nbgrader.api import Gradebook
 
-    nb = source_notebook()
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "cost"]
-    nb.cells[2].metadata.nbgrader.points = 7
-    with pytest.raises(ValueError, match="no test cell with grade_id 'cost'.*has 7 points"):
-        reports._test_cells(nb, tmp_path / "x.ipynb")
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course", points={"cost": 7})
+    add(course, "bob", fake_submission(fail=["cost"]))
+    add(course, "eve", fake_submission())
+    summary = run(course, gradebook=None)
+    rows = {r["student"]: r for r in summary.results}
+    assert rows["eve"]["score"] == rows["eve"]["max_score"] == 102
+    assert rows["bob"]["score"] == 95 and rows["bob"]["criteria"]["cost"]["max_score"] == 7
+    with open(course / "out" / "grades.csv", newline="") as f:
+        assert [r["max_score"] for r in csv.DictReader(f)] == ["102", "102"]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        cell = {c.name: c.max_score for c in gb.find_notebook("init_symmetry", ASSIGNMENT).grade_cells}
+        assert cell["cost"] == 7
+        assert gb.find_submission(ASSIGNMENT, "eve").score == 102
 
 
 def test_format_summary_and_result(graded):
     _, summary = graded
-    text = reports.format_summary(summary)
+    text = terminal.format_summary(summary)
     assert "graded 2   errors 2   timeouts 0" in text
     assert "mean 92.5   median 92.5" in text
     assert "most often failed: he_variance (1), symmetry_check (1)" in text
     assert "grades.csv" in text and "gradebook" in text
-    one = reports.format_result(summary.results[1])
+    one = terminal.format_result(summary.results[1])
     assert "bob: 85 / 100" in one and "he_variance: wrong <value>" in one

@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import initkit
-from initkit.inprocess import InProcessStudent
-from initkit.notebook import CodeCell
-from initkit.sandbox import (MAX_RESTARTS, MAX_TIMEOUTS_PER_FUNCTION, RNG, BudgetExhausted, Handle, Limits,
-                             RepeatedTimeout, SandboxHost, StudentCrash,
-                             StudentError, StudentTimeout)
+from initkit.sandbox import (RNG, BudgetExhausted, Handle, Limits, RepeatedTimeout, SandboxHost,
+                             StudentCrash, StudentError, StudentTimeout)
+from initkit.sandbox.inprocess import InProcessStudent
+from initkit.sandbox.limits import MAX_RESTARTS, MAX_TIMEOUTS_PER_FUNCTION
+from initkit.submission import CodeCell
 
-REPO = Path(initkit.__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LIMITS = Limits(cell_timeout=3.0, call_timeout=1.5, total_timeout=40.0, cpu_seconds=20,
                 memory_mb=256, max_processes=16, max_output_bytes=4096,
                 max_file_bytes=1 << 20, max_message_bytes=4 << 20)
@@ -574,10 +573,10 @@ def test_one_session_at_a_time(host):
 
 
 def test_without_bubblewrap_limits_still_hold(monkeypatch):
-    import initkit.sandbox as sandbox
+    from initkit.sandbox import host as sandbox_host
 
     monkeypatch.setenv("INITKIT_SANDBOX", "none")
-    monkeypatch.setattr(sandbox, "_warned_none", False)
+    monkeypatch.setattr(sandbox_host, "_warned_none", False)
     marker = f"{os.getpid() % 1000}.{time.time_ns() % 10**6 + 7}"
     with pytest.warns(RuntimeWarning, match="WITHOUT namespace isolation"):
         h = SandboxHost(LIMITS)

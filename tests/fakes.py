@@ -1,0 +1,156 @@
+"""A fake course and a fake grader, shared by the batch, report and CLI tests.
+
+The fake course has the real criteria and points (one answer and one autograded test cell per
+criterion, one written answer) but no hidden tests; `fake_grade` stands in for the real grader:
+fast, driven by the notebook's metadata, and able to crash, hang or press Ctrl-C on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import nbformat
+
+from initkit import api
+from initkit.course import Course
+from initkit.grading.result import error_result
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "init_symmetry"
+CRITERIA = Course.open(REPO, ASSIGNMENT).criteria       # the real course's criteria and points
+MAX_SCORE = sum(CRITERIA.values())
+
+
+# --------------------------------------------------------------------------- a fake course
+
+
+def source_notebook(points: dict[str, float] | None = None) -> nbformat.NotebookNode:
+    """A minimal nbgrader source notebook: one answer + one test cell per criterion, one written answer."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_markdown_cell("# Initialization"))
+    for name, pts in {**CRITERIA, **(points or {})}.items():
+        answer = nbformat.v4.new_code_cell(
+            f"def f_{name}():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n")
+        answer.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
+                                       "grade_id": f"{name}_answer", "schema_version": 3}
+        test = nbformat.v4.new_code_cell(f"assert f_{name}() == 1")
+        test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
+                                     "grade_id": name, "points": pts, "schema_version": 3}
+        nb.cells += [answer, test]
+    written = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
+    written.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False,
+                                    "grade_id": "written_constant", "points": 5, "schema_version": 3}
+    nb.cells.append(written)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    return nb
+
+
+def make_course(root: Path, points: dict[str, float] | None = None) -> Path:
+    """A course folder: config, source notebook, an (empty) hidden tests package, submitted/."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'initkit-test'\n")
+    src = root / "source" / ASSIGNMENT / "init_symmetry.ipynb"
+    src.parent.mkdir(parents=True)
+    nbformat.write(source_notebook(points), str(src))
+    (root / "autograder").mkdir()
+    (root / "autograder" / "__init__.py").write_text('"""The fake grader needs no hidden tests."""\n')
+    (root / "submitted").mkdir()
+    return root
+
+
+def fake_submission(fail=(), crash=False, hang=False, interrupt=False, note="") -> str:
+    """Notebook text the fake grader understands (its metadata says what to fail)."""
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell(f"# my answer {note}\nx = 1 < 2  # <b>escaped</b>")
+    code.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "zeros_answer",
+                                 "locked": False, "schema_version": 3}
+    given = nbformat.v4.new_code_cell("GIVEN_INSTRUCTOR_CODE = 1")
+    given.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True,
+                                  "grade_id": "given", "schema_version": 3}
+    nb.cells = [code, given, nbformat.v4.new_code_cell("added_by_student = 3")]
+    nb.metadata["fake"] = {"fail": list(fail), "crash": crash, "hang": hang, "interrupt": interrupt}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"c{i}"
+    return nbformat.writes(nb)
+
+
+def add(course: Path, student: str, content: str | bytes, name: str = "init_symmetry.ipynb") -> Path:
+    path = course / "submitted" / student / ASSIGNMENT / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def fake_grade(path, course, *, host=None, limits=None, student=None) -> dict:
+    """Stands in for grading.grade_notebook: same result shape, driven by notebook metadata."""
+    log = os.environ.get("INITKIT_FAKE_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{student}\n")
+    try:
+        nb = json.loads(Path(path).read_bytes().decode("utf-8"))
+        fake = nb["metadata"]["fake"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return error_result(student, Path(path).name, course.criteria, f"{path}: not a notebook: {exc}")
+    if fake["crash"]:
+        os._exit(3)
+    if fake["hang"]:
+        time.sleep(3600)
+    if fake["interrupt"]:
+        os.kill(os.getppid(), signal.SIGINT)  # what Ctrl-C does to the parent
+    tests, criteria = [], {}
+    for name, pts in course.criteria.items():
+        ok = name not in fake["fail"]
+        criteria[name] = {"score": float(pts if ok else 0), "max_score": pts}
+        tests.append({"name": f"test_{name}", "criterion": name,
+                      "outcome": "passed" if ok else "failed", "score": float(pts if ok else 0),
+                      "max_score": pts, "message": "" if ok else f"{name}: wrong <value>"})
+    score = sum(c["score"] for c in criteria.values())
+    return {"student": student, "notebook": Path(path).name, "status": "graded", "score": score,
+            "max_score": course.max_score, "criteria": criteria, "tests": tests, "cell_errors": [],
+            "isolation": "none", "duration": 0.01, "error": None}
+
+
+def run(course: Path, **kw):
+    """`initkit grade` on the fake course with the fake grader (grading and reports)."""
+    kw.setdefault("grade", fake_grade)
+    kw.setdefault("host_factory", None)
+    kw.setdefault("progress", False)
+    kw.setdefault("workers", 2)
+    kw.setdefault("gradebook", False)
+    return api.grade(Course.open(course, ASSIGNMENT), course / "out", **kw)
+
+
+def scores(summary) -> dict:
+    return {r["student"]: (r["status"], r["score"], {n: c["score"] for n, c in r["criteria"].items()})
+            for r in summary.results}
+
+
+
+def calls(course: Path) -> list[str]:
+    log = Path(os.environ["INITKIT_FAKE_LOG"])
+    return sorted(log.read_text().split()) if log.exists() else []
+
+
+def copy_real_course(root: Path) -> Path:
+    """A copy of this repository's course (config, source, release, hidden tests), with an empty
+    submitted/: for end-to-end tests with the real autograder."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    for folder in (f"source/{ASSIGNMENT}", f"release/{ASSIGNMENT}", "autograder"):
+        shutil.copytree(REPO / folder, root / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    (root / "submitted").mkdir()
+    return root
