@@ -46,6 +46,7 @@ class Job:
     path: Path | None = None       # None when the folder holds no notebook or several
     error: str | None = None       # why it cannot be graded, found before grading
     digest: str | None = None      # sha256 of the file's bytes
+    timestamp: str | None = None   # submission time from nbgrader's timestamp.txt, checked
 
 
 @dataclass
@@ -63,6 +64,7 @@ class BatchSummary:
     grading_seconds: float = 0.0   # of elapsed: grading in the workers
     reports_seconds: float = 0.0   # of elapsed: CSV, JSON, feedback pages and the gradebook
     notebooks: dict[str, Path | None] = field(default_factory=dict)
+    timestamps: dict[str, str] = field(default_factory=dict)   # student -> timestamp.txt's time
 
     @property
     def assignment(self) -> str:
@@ -116,8 +118,9 @@ def _sha256_file(path: Path) -> str:
 def discover(root: str | os.PathLike, assignment: str) -> list[Job]:
     """One Job per `<root>/<student>/<assignment>/` folder, sorted by student.
 
-    Students without a folder for this assignment did not submit it and get no row; a folder with
-    no notebook or several gets a Job carrying the reason.
+    Students without a folder for this assignment did not submit it and get no row. What is wrong
+    with one student's folder (no notebook or several, an unreadable file, a bad timestamp.txt, a
+    folder name that is not text) is that student's Job error, never the batch's.
     """
     root = Path(root)
     if not root.is_dir():
@@ -127,24 +130,60 @@ def discover(root: str | os.PathLike, assignment: str) -> list[Job]:
         folder = student_dir / assignment
         if student_dir.name.startswith(".") or not folder.is_dir():
             continue
-        student = student_dir.name
-        found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith("."))
-        if not found:
-            jobs.append(Job(student, f"{assignment}.ipynb",
-                            error=f"{folder}: no notebook (.ipynb) in the submission folder"))
-        elif len(found) > 1:
-            names = ", ".join(p.name for p in found)
-            jobs.append(Job(student, found[0].name,
-                            error=f"{folder}: {len(found)} notebooks ({names}); expected exactly one"))
-        else:
-            try:
-                digest = _sha256_file(found[0])
-            except OSError as exc:
-                jobs.append(Job(student, found[0].name, found[0],
-                                error=f"{found[0]}: cannot read: {exc.strerror or exc}"))
-                continue
-            jobs.append(Job(student, found[0].name, found[0], digest=digest))
+        jobs.append(_job(student_dir.name, folder, assignment))
     return jobs
+
+
+def _job(name: str, folder: Path, assignment: str) -> Job:
+    student = printable_id(name)
+    if student != name:
+        return Job(student, f"{assignment}.ipynb", error=f"{folder.parent.parent / student}: the "
+                   "folder name is not valid UTF-8 text; rename the student's folder")
+    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith("."))
+    if not found:
+        return Job(student, f"{assignment}.ipynb",
+                   error=f"{folder}: no notebook (.ipynb) in the submission folder")
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        return Job(student, found[0].name,
+                   error=f"{folder}: {len(found)} notebooks ({names}); expected exactly one")
+    path = found[0]
+    try:
+        digest = _sha256_file(path)
+    except OSError as exc:
+        return Job(student, path.name, path, error=f"{path}: cannot read: {exc.strerror or exc}")
+    try:
+        stamp = read_timestamp(folder)
+    except ValueError as exc:
+        return Job(student, path.name, path, error=str(exc))
+    return Job(student, path.name, path, digest=digest, timestamp=stamp)
+
+
+def printable_id(name: str) -> str:
+    """A folder name as text: bytes that are not UTF-8 (os.listdir keeps them as surrogates,
+    which no CSV, JSON or database can store) are shown as backslash escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def read_timestamp(folder: Path) -> str | None:
+    """The submission time in nbgrader's timestamp.txt (None if there is none); ValueError naming
+    the file for one that cannot be read as a date."""
+    from dateutil.parser import parse
+
+    stamp = folder / "timestamp.txt"
+    if not stamp.exists():
+        return None
+    try:
+        text = stamp.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{stamp}: cannot read the submission time ({exc})") from None
+    if not text:
+        return None
+    try:
+        parse(text)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"{stamp}: {text[:60]!r} is not a date and time ({exc})") from None
+    return text
 
 
 # --------------------------------------------------------------------------- the batch
@@ -247,4 +286,5 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     return BatchSummary(course=course, results=[results[s] for s in sorted(results)], out_dir=out,
                         graded_now=len(todo), reused=reused, workers=n_workers,
                         notebooks={j.student: j.path for j in jobs},
+                        timestamps={j.student: j.timestamp for j in jobs if j.timestamp},
                         grading_seconds=time.perf_counter() - started)

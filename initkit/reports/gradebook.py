@@ -8,7 +8,6 @@ scores and comments are kept.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..nbgrader_env import alembic_on_path
@@ -58,20 +57,8 @@ def ensure_assignment(gb, course: "Course", db_url: str) -> str:
     return name
 
 
-def _timestamp(path: Path | None) -> str | None:
-    """The submission time nbgrader's `collect`/`submit` leave in timestamp.txt, if any."""
-    if path is None:
-        return None
-    stamp = path.parent / "timestamp.txt"
-    try:
-        text = stamp.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return text or None
-
-
 def write_gradebook(results: list[dict], course: "Course", *, db_url: str | None = None,
-                    notebooks: dict[str, Path | None] | None = None) -> str:
+                    timestamps: dict[str, str] | None = None) -> str:
     """Record each result's criterion scores as nbgrader auto scores; returns the db URL.
 
     Creates missing students and submissions; updates auto_score only, so a grader's manual
@@ -83,13 +70,13 @@ def write_gradebook(results: list[dict], course: "Course", *, db_url: str | None
     db_url = db_url or default_db_url(course)
     assignment = course.assignment
     course_id = course.nbgrader_config().CourseDirectory.get("course_id") or "default_course"
-    notebooks = notebooks or {}
+    timestamps = timestamps or {}
     with alembic_on_path(), warnings.catch_warnings(), Gradebook(db_url, course_id=course_id) as gb:
         # nbgrader's models trip SQLAlchemy 2's autoflush warnings ("not in session"); the rows
         # are fine
         warnings.filterwarnings("ignore", message=".*not in session.*")
         nb_name = ensure_assignment(gb, course, db_url)
-        stamps = {r["student"]: _timestamp(notebooks.get(r["student"])) for r in results}
+        stamps = {r["student"]: timestamps.get(r["student"]) for r in results}
         submitted = {s.student_id: s for s in gb.find_assignment(assignment).submissions}
         for student, submission in submitted.items():
             if stamps.get(student):

@@ -176,3 +176,32 @@ def test_format_summary_and_result(graded):
     assert "grades.csv" in text and "gradebook" in text
     one = terminal.format_result(summary.results[1])
     assert "bob: 85 / 100" in one and "he_variance: wrong <value>" in one
+
+
+def test_one_students_bad_metadata_stays_with_that_student(tmp_path, monkeypatch):
+    """A bad timestamp.txt or a folder name that is not UTF-8 is that row's error; everyone else
+    gets their grade, feedback and gradebook entry."""
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    for student in ("alice", "bob", "carl"):
+        add(course, student, fake_submission(note=student))
+    (course / "submitted" / "alice" / ASSIGNMENT / "timestamp.txt").write_text("2024-03-01 10:00:00 UTC")
+    (course / "submitted" / "bob" / ASSIGNMENT / "timestamp.txt").write_text("the day before the deadline")
+    weird = os.fsdecode(b"caf\xe9")                       # Latin-1 bytes from an old archive
+    (course / "submitted" / weird / ASSIGNMENT).mkdir(parents=True)
+    (course / "submitted" / weird / ASSIGNMENT / "init_symmetry.ipynb").write_text(fake_submission())
+    summary = run(course, gradebook=None)
+    rows = {r["student"]: r for r in summary.results}
+    assert rows["alice"]["score"] == rows["carl"]["score"] == 100
+    assert rows["bob"]["status"] == "error" and "timestamp.txt" in rows["bob"]["error"]
+    assert "not a date" in rows["bob"]["error"]
+    assert rows["caf\\xe9"]["status"] == "error" and "not valid UTF-8" in rows["caf\\xe9"]["error"]
+    with open(course / "out" / "grades.csv", newline="", encoding="utf-8") as f:
+        assert [r["student"] for r in csv.DictReader(f)] == ["alice", "bob", "caf\\xe9", "carl"]
+    assert (course / "out" / "feedback" / "caf\\xe9" / ASSIGNMENT / "init_symmetry.html").is_file()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        assert gb.find_submission(ASSIGNMENT, "alice").timestamp.year == 2024
+        assert gb.find_submission(ASSIGNMENT, "carl").score == 100
+        assert gb.find_submission(ASSIGNMENT, "bob").score == 0
