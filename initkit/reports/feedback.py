@@ -1,96 +1,148 @@
 """The student's feedback page: a self-contained HTML file per submission, in nbgrader's layout
-(feedback/<student>/<assignment>/<notebook>.html)."""
+(feedback/<student>/<assignment>/<notebook>.html).
+
+The markup is templates/feedback.html.j2 (autoescaped: student output, exception text, cell sources
+and names are hostile and must arrive as text); this module only prepares plain data for it.
+"""
 
 from __future__ import annotations
 
-import html
+import functools
+import re
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING
 
-from .tables import num as _num
+from ..cells import defined_functions
+from .tables import num
 
+if TYPE_CHECKING:
+    import jinja2
 
-_CSS = """
-:root{--ok:#1a7f37;--bad:#cf222e;--part:#9a6700;--bg:#fff;--fg:#1f2328;--mute:#59636e;--line:#d1d9e0}
-*{box-sizing:border-box}
-body{margin:0;padding:1rem;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;
-     color:var(--fg);background:var(--bg);max-width:52rem;margin-inline:auto}
-h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem}
-.score{font-size:2rem;font-weight:700}.mute{color:var(--mute)}
-.error{border-left:4px solid var(--bad);padding:.5rem .8rem;background:#fff5f5}
-table{border-collapse:collapse;width:100%}
-td,th{padding:.35rem .4rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-td.pts{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-.bar{height:.4rem;background:var(--line);border-radius:.2rem;overflow:hidden;min-width:3rem}
-.bar span{display:block;height:100%;background:var(--ok)}
-tr.partial .bar span{background:var(--part)}tr.zero .bar span{background:var(--bad)}
-.test{border:1px solid var(--line);border-radius:.4rem;padding:.5rem .7rem;margin:.5rem 0}
-.test b{overflow-wrap:anywhere}
-pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.6rem;border-radius:.3rem;
-    font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:.3rem 0;overflow-x:auto}
-.outcome{font-size:.8rem;font-weight:600;text-transform:uppercase;color:var(--bad)}
-@media (max-width:30rem){body{padding:.6rem;font-size:15px}td,th{padding:.3rem .2rem}.score{font-size:1.6rem}}
-"""
+    from ..course import Course
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# A path component: anything but separators, whitespace, quotes and the punctuation that usually
+# ends a path in a message ("...ipynb: not valid JSON", "(at /x/y.py)").
+_PART = r"""[^\s/\\"'`<>|:;,()\[\]{}]+"""
+# The folders of an absolute path (Unix, ~ or Windows); the file's name after them stays. The
+# look-behind keeps ratios and relative paths ("1/fan_in", "2/(a+b)", "a/b", "./x/y") and URLs.
+_ABS_DIRS = re.compile(rf"(?<![\w.~/\\-])(?:~?/(?:{_PART}/)+|[A-Za-z]:\\(?:{_PART}\\)+)(?={_PART})")
+# How the sandbox names a cell in a traceback: its 0-based index in the notebook.
+_CELL_NAME = re.compile(r"<cell (\d+)>")
 
 
-def feedback_html(result: dict, code_cells: list[tuple[int, str]], assignment: str,
-                  criteria: Mapping[str, float]) -> str:
-    """A self-contained page (no external assets) a student can read on a phone."""
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(assignment)}: feedback for {e(result['student'])}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{e(assignment)}</h1>",
-        f'<p class="mute">Feedback for <b>{e(result["student"])}</b>, notebook '
-        f'{e(Path(result.get("notebook") or "").name)}</p>',
-        f'<p class="score">{_num(result["score"])} / {_num(result["max_score"])}</p>',
-    ]
-    if result["status"] == "error":
-        parts.append('<p class="error">Your notebook could not be graded: '
-                     f'{e(result.get("error") or "unknown error")}</p>')
+def strip_paths(text: str) -> str:
+    """`text` with every absolute path cut to the file's name: the grader's folders are not the
+    student's business. Paths with spaces are cut at the first space only."""
+    return _ABS_DIRS.sub("", text)
 
-    parts.append("<h2>Criteria</h2><table><tr><th>criterion</th><th></th><th>points</th></tr>")
-    for name in criteria:
-        c = result["criteria"][name]
-        frac = c["score"] / c["max_score"] if c["max_score"] else 0.0
-        cls = "full" if frac >= 1 - 1e-9 else ("zero" if frac <= 1e-9 else "partial")
-        parts.append(f'<tr class="{cls}"><td>{e(name)}</td><td><div class="bar">'
-                     f'<span style="width:{100 * frac:.0f}%"></span></div></td>'
-                     f'<td class="pts">{_num(c["score"])} / {_num(c["max_score"])}</td></tr>')
-    parts.append("</table>")
 
-    failed = [t for t in result.get("tests", []) if t.get("outcome") != "passed"]
-    if failed:
-        parts.append("<h2>What to fix</h2>")
-        for t in failed:
-            parts.append(f'<div class="test"><span class="outcome">{e(str(t.get("outcome")))}</span> '
-                         f'<b>{e(str(t.get("criterion")))}</b> '
-                         f'<span class="mute">({_num(t.get("score", 0))} / {_num(t.get("max_score", 0))})'
-                         f'</span><pre>{e(str(t.get("message") or "no message"))}</pre></div>')
-    elif result["status"] == "graded":
-        parts.append("<h2>What to fix</h2><p>Nothing: every hidden test passed.</p>")
+def _student_text(text) -> str:
+    """A message for the page: no grader paths, cells numbered from 1 like the rest of the page."""
+    text = strip_paths(str(text))
+    return _CELL_NAME.sub(lambda m: f"<cell {int(m.group(1)) + 1}>", text)
 
-    cell_errors = result.get("cell_errors") or []
-    if cell_errors:
-        parts.append("<h2>Cells that failed when your notebook was run</h2>")
-        for ce in cell_errors:
-            parts.append(f'<div class="test"><span class="outcome">{e(str(ce.get("kind")))}</span> '
-                         f'cell {e(str(ce.get("cell")))}<pre>{e(str(ce.get("message") or ""))}</pre></div>')
 
-    if code_cells:
-        parts.append("<h2>Your code</h2>")
-        for index, source in code_cells:
-            parts.append(f'<p class="mute">cell {index}</p><pre>{e(source)}</pre>')
-    if result.get("isolation") == "none" and result["status"] == "graded":
-        parts.append('<p class="mute">Graded without sandbox isolation.</p>')
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+def _cell_label(index: int, sources: dict[int, str]) -> dict:
+    """A cell by the functions it defines, else by its 1-based place in the notebook."""
+    names = defined_functions(sources.get(index, ""))
+    if names:
+        return {"label": ", ".join(names), "where": f"cell {index + 1}"}
+    return {"label": f"your cell {index + 1}", "where": None}
+
+
+def _cell_error(ce: dict, sources: dict[int, str]) -> dict:
+    index = ce.get("cell")
+    known = isinstance(index, int) and not isinstance(index, bool)
+    label = _cell_label(index, sources) if known else {"label": "a cell", "where": None}
+    return label | {"kind": str(ce.get("kind")), "message": _student_text(ce.get("message") or "")}
+
+
+def _failures(tests: list[dict]) -> list[dict]:
+    """Identical (outcome, message) pairs once, with how often, in order of first appearance."""
+    groups: dict[tuple[str, str], int] = {}
+    for t in tests:
+        key = (str(t.get("outcome")), _student_text(t.get("message") or "no message"))
+        groups[key] = groups.get(key, 0) + 1
+    out = []
+    for (outcome, message), count in groups.items():
+        summary, _, detail = message.partition("\n")   # a traceback goes below its first line
+        out.append({"outcome": outcome, "count": count, "summary": summary, "detail": detail})
+    return out
+
+
+def _block(name: str, score: float, max_score: float, tests: list[dict]) -> dict:
+    frac = min(max(score / max_score, 0.0), 1.0) if max_score else 0.0
+    passed = sum(t.get("outcome") == "passed" for t in tests)
+    return {
+        "name": name, "score": num(score), "max_score": num(max_score),
+        "percent": round(100 * frac),
+        "state": "full" if frac >= 1 - 1e-9 else ("zero" if frac <= 1e-9 else "partial"),
+        "passed": passed, "checks": len(tests),
+        "failures": _failures([t for t in tests if t.get("outcome") != "passed"]),
+    }
+
+
+def _criteria(result: dict, course: "Course") -> list[dict]:
+    tests = result.get("tests") or []
+    blocks = []
+    for name, points in course.criteria.items():
+        c = result["criteria"].get(name, {"score": 0.0, "max_score": points})
+        own = [t for t in tests if t.get("criterion") == name]
+        blocks.append(_block(name, c["score"], c["max_score"], own))
+    # Tests of a criterion the course does not list: shown rather than lost.
+    stray = [t for t in tests if t.get("criterion") not in course.criteria]
+    if stray:
+        blocks.append(_block("other checks", 0.0, 0.0, stray) | {"state": "other"})
+    return blocks
+
+
+def _points(x: float) -> str:
+    return f"{num(x)} point{'' if num(x) == '1' else 's'}"
+
+
+def page_data(result: dict, code_cells: list[tuple[int, str]], course: "Course") -> dict:
+    """Everything the template shows, as plain strings, numbers, lists and dicts."""
+    sources = dict(code_cells)
+    graded = result["status"] == "graded"
+    blocks = _criteria(result, course)
+    cell_errors = [_cell_error(ce, sources) for ce in result.get("cell_errors") or []]
+    code = [_cell_label(i, sources) | {"source": src.rstrip("\n")} for i, src in code_cells]
+    return {
+        "assignment": course.assignment,
+        "student": str(result["student"]),
+        "notebook": Path(result.get("notebook") or "").name,
+        "score": num(result["score"]),
+        "max_score": num(course.max_score),
+        "manual_points": _points(course.manual_points) if course.manual_points else None,
+        "error": _student_text(result.get("error") or "unknown error") if not graded else None,
+        "all_passed": graded and bool(result.get("tests")) and not any(b["failures"] for b in blocks),
+        "criteria": blocks,
+        "cell_errors": cell_errors,
+        "code_cells": code,
+        "no_isolation": graded and result.get("isolation") == "none",
+    }
+
+
+@functools.cache
+def _environment() -> "jinja2.Environment":
+    # Built once, on first use: importing the reports should not cost a template load.
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def feedback_html(result: dict, code_cells: list[tuple[int, str]], course: "Course") -> str:
+    """A self-contained page (inline CSS, no external assets) a student can read on a phone.
+
+    code_cells  (index in the notebook, source) of the student's own code cells
+    """
+    return _environment().get_template("feedback.html.j2").render(page_data(result, code_cells, course))
 
 
 def feedback_path(out_dir: Path, result: dict, assignment: str) -> Path:
     stem = Path(result.get("notebook") or assignment).stem or assignment
     return out_dir / "feedback" / result["student"] / assignment / f"{stem}.html"
-
-

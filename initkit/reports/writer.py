@@ -34,12 +34,12 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
         except SubmissionError:
             cells = []          # the result's error already says why
         atomic_write(feedback_path(out, r, course.assignment),
-                     feedback_html(r, cells, course.assignment, course.criteria))
+                     feedback_html(r, cells, course))
     files["feedback"] = str(out / "feedback")
     if gradebook is not False:
         from .gradebook import write_gradebook
 
         files["gradebook"] = write_gradebook(results, course,
                                              db_url=gradebook if isinstance(gradebook, str) else None,
-                                             notebooks=summary.notebooks)
+                                             timestamps=summary.timestamps)
     return files
