@@ -51,7 +51,8 @@ def ref(request):
 
 @pytest.fixture(scope="session")
 def student(request):
-    from initkit.submission import SubmissionError, read_submission
+    from initkit.handin import read_submission
+    from initkit.submission import SubmissionError
 
     path = request.config.getoption("--submission")
     if not path:

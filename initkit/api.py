@@ -8,6 +8,7 @@ The pipeline, in one direction: submission (read) -> sandbox (run) -> grading (c
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -16,20 +17,23 @@ from .grading.batch import BatchSummary, grade_batch, make_limits
 
 
 def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
-          gradebook: str | bool | None = None, **options) -> BatchSummary:
+          gradebook: str | bool | None = None, wait: bool = False, **options) -> BatchSummary:
     """Grade every submission of the course's assignment and write every report.
 
     out_dir    grades.csv, grades.json, feedback/ and cache/ (default `<course>/grading-output`)
     gradebook  None: the course's gradebook; a URL: that database; False: none
+    wait       another run is writing into out_dir: False raises lock.RunLocked, True waits
     options    grading.batch.grade_batch's: submissions_dir, workers, timeout, force, progress, ...
     """
+    from .lock import output_lock
     from .reports.writer import write_reports
 
     started = time.perf_counter()
-    summary = grade_batch(course, out_dir, **options)
-    reports_started = time.perf_counter()
-    summary.out_dir.mkdir(parents=True, exist_ok=True)
-    summary.files = write_reports(summary, gradebook=gradebook)
+    out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
+    with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
+        summary = grade_batch(course, out, **options)
+        reports_started = time.perf_counter()
+        summary.files = write_reports(summary, gradebook=gradebook)
     summary.reports_seconds = time.perf_counter() - reports_started
     summary.elapsed = time.perf_counter() - started
     return summary

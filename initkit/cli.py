@@ -1,8 +1,15 @@
 """The `initkit` command: argument parsing only; each subcommand opens the course and makes one
 call into initkit.api.
 
-Exit status: 0 done; 1 a run that failed; 2 a usage or course error (one line naming what is
-missing and where); 130 interrupted (finished results are kept).
+Exit status (docs/architecture.md):
+  0   done: every submission graded
+  3   done, with errors: every submission has its row and outputs, some rows are errors
+      (a broken upload, say); the summary counts them (`initkit demo` exits 0 here: its
+      examples include a broken upload on purpose)
+  1   the run could not be done (a sandbox that cannot start, an unwritable gradebook, ...)
+  2   a usage or course error (one line naming what is missing and where)
+  75  another run is writing into the same output folder (wait for it, or pass --wait)
+  130 interrupted (finished results are kept; rerun to resume)
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ import os
 import sys
 
 from .course import CourseError
+from .lock import RunLocked
+
+EXIT_WITH_ERRORS = 3     # graded everyone; some rows are errors
+EXIT_LOCKED = 75         # EX_TEMPFAIL: another run holds the output folder
 
 
 def _positive_int(text: str) -> int:
@@ -36,6 +47,9 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
                    help="wall seconds allowed per submission")
     p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--wait", action="store_true",
+                   help="if another run is writing into the output folder, wait for it "
+                   "(default: say who it is and stop)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,9 +113,9 @@ def _grade(args) -> int:
     gradebook = False if args.no_gradebook else args.db
     summary = grade(_course(args), args.out, gradebook=gradebook, workers=args.workers,
                     timeout=args.timeout, force=args.force, progress=not args.quiet,
-                    submissions_dir=args.submissions)
+                    submissions_dir=args.submissions, wait=args.wait)
     print(format_summary(summary))
-    return 0
+    return EXIT_WITH_ERRORS if summary.errors else 0
 
 
 def _demo(args) -> int:
@@ -109,7 +123,7 @@ def _demo(args) -> int:
     from .reports.summary import format_summary
 
     summary = run_demo(_course(args), args.out, workers=args.workers, force=args.force,
-                       progress=not args.quiet, timeout=args.timeout)
+                       progress=not args.quiet, timeout=args.timeout, wait=args.wait)
     print(format_summary(summary))
     print()
     print(feedback_hint(summary))
@@ -142,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as exc:
         print(f"initkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RunLocked as exc:
+        print(f"initkit {args.command}: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except KeyboardInterrupt:
         print(f"initkit {args.command}: interrupted; finished results are kept, "
               "rerun to resume", file=sys.stderr)

@@ -1,21 +1,24 @@
-"""Read a submitted notebook: which code cells to run, and a clear error for a bad file.
+"""Parse a submitted notebook, once, with every limit: which code cells to run, which are the
+student's own, and a clear error for a bad file.
 
-This module only reads and filters; it never executes anything. The sandbox runs what it returns.
-Which cells: cells.classify decides (answers, given code and cells the student added run;
-visible tests, experiments, markdown do not).
+The one parser of submissions: size, UTF-8, JSON nesting depth and the nbformat 4 structure
+grading relies on are all checked here, and every later stage (grading, feedback, the reports)
+works from what it returns or from the result, never from the raw file. It only reads and
+filters; it never executes anything. Which cells: cells.classify decides (answers, given code and
+cells the student added run; visible tests, experiments, markdown do not). Reading the file
+safely is handin.py's job.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import cells
 from .cells import strip_magics
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+MAX_JSON_DEPTH = 64          # a notebook nests about 8 deep; deeper is not a notebook
 
 
 class SubmissionError(Exception):
@@ -39,66 +42,61 @@ RUN = {cells.Kind.ANSWER, cells.Kind.WRITTEN_ANSWER, cells.Kind.GIVEN, cells.Kin
 STUDENT_CODE = {cells.Kind.ANSWER, cells.Kind.WRITTEN_ANSWER, cells.Kind.OTHER_CODE}
 
 
-def read_submission(path) -> list[CodeCell]:
-    """The code cells of the notebook at `path` that grading should run, in notebook order.
+@dataclass(frozen=True)
+class Submission:
+    """A parsed notebook: what grading runs and what the feedback shows as the student's code."""
 
-    Raises SubmissionError for a missing, too large, empty, non-UTF-8, non-JSON or non-nbformat-4
-    file. Skips experiment-tagged cells and nbgrader's autograded test cells; rewrites magics.
-    """
-    path = Path(path)
-    return [cell for cell in (_code_cell(i, c) for i, c in enumerate(read_cells(path)))
-            if cell is not None]
+    cells: list[CodeCell]
+    student_code: list[tuple[int, str]]     # (index, source) of the student's own code cells
 
 
-def student_code(path) -> list[tuple[int, str]]:
-    """(index, source) of the code the student wrote: answer cells and cells they added, as the
-    feedback shows them. Raises SubmissionError as read_submission does."""
-    return [(i, cells.source(c)) for i, c in enumerate(read_cells(Path(path)))
-            if c["cell_type"] == "code" and cells.classify(c) in STUDENT_CODE]
+def parse(data: bytes, where) -> Submission:
+    """Parse a notebook's bytes; `where` names it in errors. Raises SubmissionError for an empty,
+    too large, non-UTF-8, non-JSON, too deeply nested or non-nbformat-4 notebook."""
+    notebook_cells = parse_cells(data, where)
+    return Submission(
+        cells=[c for c in (_code_cell(i, cell) for i, cell in enumerate(notebook_cells)) if c],
+        student_code=[(i, cells.source(c)) for i, c in enumerate(notebook_cells)
+                      if c["cell_type"] == "code" and cells.classify(c) in STUDENT_CODE])
 
 
-def read_cells(path: Path) -> list[dict]:
-    """The notebook's cells, every limit checked (size, UTF-8, JSON depth, nbformat 4 structure)."""
-    raw = _read_bytes(path)
+def parse_cells(data: bytes, where) -> list[dict]:
+    """The notebook's cells, every limit checked."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(where, f"file too large ({len(data) / 1e6:.1f} MB; the limit is "
+                                     f"{MAX_NOTEBOOK_BYTES / 1e6:.0f} MB): clear the outputs and resubmit")
     try:
-        text = raw.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(path, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+        raise SubmissionError(where, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
     if not text.strip():
-        raise SubmissionError(path, "the file is empty")
+        raise SubmissionError(where, "the file is empty")
     try:
-        data = json.loads(text)
+        parsed = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SubmissionError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                                    f"{exc.msg}); the notebook may be truncated or corrupted") from None
+        raise SubmissionError(where, f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                                     f"{exc.msg}); the notebook may be truncated or corrupted") from None
     except RecursionError:
-        raise SubmissionError(path, "not a notebook (JSON nested too deeply)") from None
-    return _validate(path, data)["cells"]
+        raise SubmissionError(where, f"not a notebook (JSON nested more than {MAX_JSON_DEPTH} deep)") from None
+    if _depth_exceeds(parsed, MAX_JSON_DEPTH):
+        raise SubmissionError(where, f"not a notebook (JSON nested more than {MAX_JSON_DEPTH} deep)")
+    return _validate(where, parsed)["cells"]
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        raise SubmissionError(path, "file not found") from None
-    except OSError as exc:
-        raise SubmissionError(path, f"cannot read the file ({exc.strerror})") from None
-    if not path.is_file():
-        raise SubmissionError(path, "not a regular file")
-    if size > MAX_NOTEBOOK_BYTES:
-        raise SubmissionError(path, f"file too large ({size / 1e6:.1f} MB; the limit is "
-                                    f"{MAX_NOTEBOOK_BYTES / 1e6:.0f} MB): clear the outputs and resubmit")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_NOTEBOOK_BYTES + 1)
-    except OSError as exc:
-        raise SubmissionError(path, f"cannot read the file ({exc.strerror})") from None
-    if len(raw) > MAX_NOTEBOOK_BYTES:   # it grew while we looked
-        raise SubmissionError(path, f"file too large (more than {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB)")
-    return raw
+def _depth_exceeds(value, limit: int) -> bool:
+    """True if `value` nests more than `limit` lists/objects deep (iterative: no recursion)."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
-def _validate(path: Path, data) -> dict:
+def _validate(path, data) -> dict:
     """The structural checks grading relies on (nbformat 4, a list of cells with sources)."""
     if not isinstance(data, dict) or "cells" not in data and "nbformat" not in data:
         raise SubmissionError(path, "not a Jupyter notebook (no 'cells' or 'nbformat' field)")

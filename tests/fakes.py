@@ -91,17 +91,18 @@ def add(course: Path, student: str, content: str | bytes, name: str = "init_symm
     return path
 
 
-def fake_grade(path, course, *, host=None, limits=None, student=None) -> dict:
+def fake_grade(hand_in, course, *, host=None, limits=None) -> dict:
     """Stands in for grading.grade_notebook: same result shape, driven by notebook metadata."""
     log = os.environ.get("INITKIT_FAKE_LOG")
     if log:
         with open(log, "a") as f:
-            f.write(f"{student}\n")
+            f.write(f"{hand_in.student}\n")
+    student = hand_in.student
     try:
-        nb = json.loads(Path(path).read_bytes().decode("utf-8"))
+        nb = json.loads(hand_in.data.decode("utf-8"))
         fake = nb["metadata"]["fake"]
     except (ValueError, KeyError, TypeError) as exc:
-        return error_result(student, Path(path).name, course.criteria, f"{path}: not a notebook: {exc}")
+        return error_result(student, hand_in.name, course.criteria, f"{hand_in.name}: not a notebook: {exc}")
     if fake["crash"]:
         os._exit(3)
     if fake["hang"]:
@@ -116,9 +117,12 @@ def fake_grade(path, course, *, host=None, limits=None, student=None) -> dict:
                       "outcome": "passed" if ok else "failed", "score": float(pts if ok else 0),
                       "max_score": pts, "message": "" if ok else f"{name}: wrong <value>"})
     score = sum(c["score"] for c in criteria.values())
-    return {"student": student, "notebook": Path(path).name, "status": "graded", "score": score,
+    code = [[i, c["source"] if isinstance(c["source"], str) else "".join(c["source"])]
+            for i, c in enumerate(nb["cells"]) if c.get("metadata", {}).get("nbgrader", {}).get("solution", True)]
+    return {"student": student, "notebook": hand_in.name, "status": "graded", "score": score,
             "max_score": course.max_score, "criteria": criteria, "tests": tests, "cell_errors": [],
-            "isolation": "none", "duration": 0.01, "error": None}
+            "isolation": "none", "duration": 0.01, "error": None,
+            "notes": [hand_in.note] if hand_in.note else [], "student_code": code}
 
 
 def run(course: Path, **kw):

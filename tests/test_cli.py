@@ -32,12 +32,19 @@ def test_grade_prints_summary(tmp_path, fake_batch, capsys):
     code = cli.main(["grade", str(course), "--out", str(tmp_path / "out"), "--workers", "1",
                      "--quiet", "--no-gradebook"])
     out = capsys.readouterr().out
-    assert code == 0
+    assert code == cli.EXIT_WITH_ERRORS == 3      # everyone has a row; one of them is an error
     assert "graded 2   errors 1   timeouts 0" in out
     assert "mean 95.0   median 95.0" in out
     assert "most often failed: forward (1)" in out
     assert str(tmp_path / "out" / "grades.csv") in out
     assert (tmp_path / "out" / "feedback" / "b" / ASSIGNMENT / "init_symmetry.html").is_file()
+
+
+def test_all_graded_exits_0(tmp_path, fake_batch, capsys):
+    course = make_course(tmp_path / "course")
+    add(course, "a", fake_submission())
+    assert cli.main(["grade", str(course), "--out", str(tmp_path / "out"), "--quiet",
+                     "--no-gradebook"]) == 0
 
 
 def test_errors_are_one_line_and_nonzero(tmp_path, capsys):

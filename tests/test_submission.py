@@ -12,7 +12,8 @@ from pathlib import Path
 
 from initkit.cells import EXPERIMENT_TAG, strip_magics
 from initkit.course import Course
-from initkit.submission import MAX_NOTEBOOK_BYTES, CodeCell, SubmissionError, read_submission
+from initkit.handin import read_submission
+from initkit.submission import MAX_NOTEBOOK_BYTES, CodeCell, SubmissionError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def test_bad_files_are_rejected_with_a_reason(tmp_path, content, problem):
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(SubmissionError, match="file not found"):
         read_submission(tmp_path / "nope.ipynb")
-    with pytest.raises(SubmissionError, match="not a regular file"):
+    with pytest.raises(SubmissionError, match="is a directory, not a regular file"):
         read_submission(tmp_path)
 
 

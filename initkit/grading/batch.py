@@ -13,15 +13,16 @@ student, so the output never depends on the worker count or the order in which w
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean, median
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
+from ..handin import HandIn, read_hand_in
+from ..submission import SubmissionError
 from .cache import ResultCache, cache_key, fingerprint
 from .pool import run_pool, sandbox_host
 from .result import error_result, timed_out
@@ -30,23 +31,26 @@ if TYPE_CHECKING:
     from ..course import Course
 
 
-def default_grade(path, course, *, host=None, limits=None, student=None) -> dict:
+def default_grade(hand_in, course, *, host=None, limits=None) -> dict:
     """The real autograder (imported lazily: it pulls in numpy and the sandbox)."""
-    from .grade import grade_notebook
+    from .grade import grade_hand_in
 
-    return grade_notebook(path, course, host=host, limits=limits, student=student)
+    return grade_hand_in(hand_in, course, host=host, limits=limits)
 
 
 @dataclass(frozen=True)
 class Job:
-    """One student's submission of the assignment, as found on disk."""
+    """One student's submission of the assignment, as handed in."""
 
     student: str
     notebook: str                  # the notebook's file name (or the assignment's, if none)
-    path: Path | None = None       # None when the folder holds no notebook or several
+    shown: str                     # how messages name it (the path of the file or folder)
+    hand_in: HandIn | None = None  # None when it cannot be graded (see error)
     error: str | None = None       # why it cannot be graded, found before grading
-    digest: str | None = None      # sha256 of the file's bytes
-    timestamp: str | None = None   # submission time from nbgrader's timestamp.txt, checked
+
+    @property
+    def timestamp(self) -> str | None:
+        return self.hand_in.timestamp if self.hand_in else None
 
 
 @dataclass
@@ -63,7 +67,6 @@ class BatchSummary:
     elapsed: float = 0.0
     grading_seconds: float = 0.0   # of elapsed: grading in the workers
     reports_seconds: float = 0.0   # of elapsed: CSV, JSON, feedback pages and the gradebook
-    notebooks: dict[str, Path | None] = field(default_factory=dict)
     timestamps: dict[str, str] = field(default_factory=dict)   # student -> timestamp.txt's time
 
     @property
@@ -107,56 +110,36 @@ class BatchSummary:
 
 # --------------------------------------------------------------------------- discovery
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def discover(root: str | os.PathLike, assignment: str) -> list[Job]:
-    """One Job per `<root>/<student>/<assignment>/` folder, sorted by student.
+def discover(root: str | os.PathLike, assignment: str, notebook: str) -> Iterator[Job]:
+    """One Job per `<root>/<student>/<assignment>/` folder, in student order, each with the
+    notebook the rule of handin.py picks, already read (`notebook`: the release's file name).
 
     Students without a folder for this assignment did not submit it and get no row. What is wrong
-    with one student's folder (no notebook or several, an unreadable file, a bad timestamp.txt, a
-    folder name that is not text) is that student's Job error, never the batch's.
+    with one student's folder (no notebook or several, a link, an unreadable file, a bad
+    timestamp.txt, a folder name that is not text) is that student's Job error, never the batch's.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"submissions folder not found: {root}")
-    jobs = []
-    for student_dir in sorted(root.iterdir()):
-        folder = student_dir / assignment
-        if student_dir.name.startswith(".") or not folder.is_dir():
+    for name in sorted(os.listdir(root)):
+        # Only looks (lstat, isdir): nothing is opened here; read_hand_in opens without following.
+        if name.startswith(".") or not os.path.isdir(root / name / assignment):
             continue
-        jobs.append(_job(student_dir.name, folder, assignment))
-    return jobs
+        yield _job(root, name, assignment, notebook)
 
 
-def _job(name: str, folder: Path, assignment: str) -> Job:
+def _job(root: Path, name: str, assignment: str, notebook: str) -> Job:
     student = printable_id(name)
+    folder = root / student / assignment
     if student != name:
-        return Job(student, f"{assignment}.ipynb", error=f"{folder.parent.parent / student}: the "
-                   "folder name is not valid UTF-8 text; rename the student's folder")
-    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith("."))
-    if not found:
-        return Job(student, f"{assignment}.ipynb",
-                   error=f"{folder}: no notebook (.ipynb) in the submission folder")
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        return Job(student, found[0].name,
-                   error=f"{folder}: {len(found)} notebooks ({names}); expected exactly one")
-    path = found[0]
+        return Job(student, notebook, str(folder), error=f"{folder}: the folder name is not valid "
+                   "UTF-8 text; rename the student's folder")
     try:
-        digest = _sha256_file(path)
-    except OSError as exc:
-        return Job(student, path.name, path, error=f"{path}: cannot read: {exc.strerror or exc}")
-    try:
-        stamp = read_timestamp(folder)
-    except ValueError as exc:
-        return Job(student, path.name, path, error=str(exc))
-    return Job(student, path.name, path, digest=digest, timestamp=stamp)
+        hand_in = read_hand_in(root, name, assignment, notebook)
+        check_timestamp(hand_in.timestamp, folder)
+    except SubmissionError as exc:
+        return Job(student, notebook, str(folder), error=str(exc))
+    return Job(student, hand_in.name, str(folder / hand_in.name), hand_in)
 
 
 def printable_id(name: str) -> str:
@@ -165,25 +148,17 @@ def printable_id(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def read_timestamp(folder: Path) -> str | None:
-    """The submission time in nbgrader's timestamp.txt (None if there is none); ValueError naming
-    the file for one that cannot be read as a date."""
+def check_timestamp(text: str | None, folder: Path) -> None:
+    """A SubmissionError naming timestamp.txt if `text` is not a date and time nbgrader can read."""
     from dateutil.parser import parse
 
-    stamp = folder / "timestamp.txt"
-    if not stamp.exists():
-        return None
-    try:
-        text = stamp.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{stamp}: cannot read the submission time ({exc})") from None
-    if not text:
-        return None
+    if text is None:
+        return
     try:
         parse(text)
     except (ValueError, OverflowError) as exc:
-        raise ValueError(f"{stamp}: {text[:60]!r} is not a date and time ({exc})") from None
-    return text
+        raise SubmissionError(folder / "timestamp.txt",
+                              f"{text[:60]!r} is not a date and time ({exc})") from None
 
 
 # --------------------------------------------------------------------------- the batch
@@ -237,26 +212,36 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     if limits is None and (timeout is not None or grade is default_grade):
         limits = make_limits(timeout)
 
-    jobs = discover(root, course.assignment)
     autograder = fingerprint(course, limits, grade)
     cache = ResultCache(out)
     results: dict[str, dict] = {}
-    todo: list[Job] = []
+    todo: list[Job] = []           # only these keep their notebook's bytes in memory
     keys: dict[str, str] = {}
-    for job in jobs:
+    timestamps: dict[str, str] = {}
+    reused = 0
+    for job in discover(root, course.assignment, course.notebook):
         if job.error is not None:
             results[job.student] = error_result(job.student, job.notebook, course.criteria, job.error)
             continue
-        keys[job.student] = key = cache_key(job.student, job.notebook, job.digest, autograder)
+        if job.timestamp:
+            timestamps[job.student] = job.timestamp
+        keys[job.student] = key = cache_key(job.student, job.notebook, job.hand_in.digest, autograder)
         cached = None if force else cache.load(key)
         if cached is not None:
             results[job.student] = cached
+            reused += 1
         else:
             todo.append(job)
-    reused = sum(1 for j in jobs if j.error is None) - len(todo)
+    if todo and grade is default_grade:
+        # Collected once here (before the progress bar: collection swaps sys.stderr for a moment),
+        # inherited by the forked workers; a broken course fails here, before any worker starts.
+        from ..reference import reference
+        from .collect import load_tests
+
+        load_tests(course), reference(course)
     n_workers = min(workers or default_workers(), max(1, len(todo)))
     if progress:
-        print(f"{len(jobs)} submissions of {course.assignment} in {root}: {reused} unchanged "
+        print(f"{len(results) + len(todo)} submissions of {course.assignment} in {root}: {reused} unchanged "
               f"(cached), {len(todo)} to grade with {n_workers} worker(s)", file=sys.stderr)
 
     bar = None
@@ -285,6 +270,5 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     cache.prune(set(keys.values()))
     return BatchSummary(course=course, results=[results[s] for s in sorted(results)], out_dir=out,
                         graded_now=len(todo), reused=reused, workers=n_workers,
-                        notebooks={j.student: j.path for j in jobs},
-                        timestamps={j.student: j.timestamp for j in jobs if j.timestamp},
+                        timestamps=timestamps,
                         grading_seconds=time.perf_counter() - started)

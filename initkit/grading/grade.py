@@ -1,4 +1,4 @@
-"""Grade one submission: read it, run it in a sandbox session, run the hidden tests -> one result.
+"""Grade one submission: parse it, run it in a sandbox session, run the hidden tests -> one result.
 
 The result shape is result.py's: batch grading, the reports and the CLI all read it.
 """
@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..handin import HandIn, read_notebook_file
+from ..submission import SubmissionError, parse
 from .result import error_result, make_result, student_name
 
 if TYPE_CHECKING:
@@ -17,33 +19,45 @@ if TYPE_CHECKING:
 
 def grade_notebook(path, course: "Course", *, host=None, limits=None, student: str | None = None,
                    student_factory: Callable | None = None) -> dict:
-    """Grade the notebook at `path` with the course's hidden tests.
+    """Grade the notebook file at `path` (one the grader names, e.g. `initkit grade-one`).
+
+    student  the student id (default: from the path, see result.student_name)
+    The other options are grade_hand_in's.
+    """
+    name = student or student_name(path, course.assignment)
+    try:
+        hand_in = read_notebook_file(path, name)
+    except SubmissionError as exc:
+        return error_result(name, Path(path).name, course.criteria, str(exc))
+    return grade_hand_in(hand_in, course, host=host, limits=limits, student_factory=student_factory)
+
+
+def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
+                  student_factory: Callable | None = None) -> dict:
+    """Grade what a student handed in with the course's hidden tests.
 
     host             a SandboxHost to open the session on (batch workers keep one); None: a private
                      SandboxHost with `limits`, closed afterwards
     student_factory  instead of a sandbox, `student_factory(cells)` makes the session, e.g.
                      initkit.sandbox.inprocess.InProcessStudent for the benchmark's in-process
                      floor (NO isolation: trusted notebooks only)
-    student          the student id (default: from the path, see result.student_name)
     """
     from ..reference import reference
-    from ..submission import SubmissionError, read_submission
     from .collect import load_tests
     from .runner import run_tests
 
     start = time.perf_counter()
-    name = student or student_name(path, course.assignment)
-    notebook = Path(path).name
+    notes = [hand_in.note] if hand_in.note else []
     try:
-        cells = read_submission(path)
+        submission = parse(hand_in.data, hand_in.path or hand_in.name)
     except SubmissionError as exc:
-        return error_result(name, notebook, course.criteria, str(exc),
+        return error_result(hand_in.student, hand_in.name, course.criteria, str(exc), notes=notes,
                             duration=time.perf_counter() - start)
     tests, ref = load_tests(course), reference(course)   # before the session: set-up problems raise here
 
     private_host = None
     if student_factory is not None:
-        session, isolation = student_factory(cells), "none"
+        session, isolation = student_factory(submission.cells), "none"
     else:
         if host is None:
             from ..sandbox import SandboxHost
@@ -53,7 +67,7 @@ def grade_notebook(path, course: "Course", *, host=None, limits=None, student: s
         session = None
     try:
         if session is None:
-            session = host.open_session(cells)
+            session = host.open_session(submission.cells)
         try:
             results = run_tests(session, ref, tests, course.criteria)
             cell_errors = list(session.cell_errors)
@@ -62,6 +76,7 @@ def grade_notebook(path, course: "Course", *, host=None, limits=None, student: s
     finally:
         if private_host is not None:
             private_host.close()
-    return make_result(name, notebook, course.criteria, status="graded", tests=results,
-                       cell_errors=cell_errors, isolation=isolation,
-                       duration=time.perf_counter() - start, error=None)
+    return make_result(hand_in.student, hand_in.name, course.criteria, status="graded",
+                       tests=results, cell_errors=cell_errors, isolation=isolation,
+                       duration=time.perf_counter() - start, error=None, notes=notes,
+                       student_code=submission.student_code)

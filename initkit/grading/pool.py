@@ -61,16 +61,17 @@ def sandbox_host(limits):
     return SandboxHost(limits)
 
 
-def _grade_in_worker(grade: Callable, course: "Course", path: str, student: str, notebook: str,
-                     limits) -> dict:
+def _grade_in_worker(grade: Callable, course: "Course", hand_in, limits) -> dict:
     if _HOST_ERROR is not None:
         raise HostStartError(f"could not start the sandbox in a grading worker: {_HOST_ERROR}")
     start = time.perf_counter()
     try:
-        result = grade(path, course, host=_HOST, limits=limits, student=student)
+        result = grade(hand_in, course, host=_HOST, limits=limits)
     except Exception as exc:  # a grader bug costs this row, never the batch
-        return error_result(student, notebook, course.criteria, f"{path}: internal grading error: "
-                            f"{type(exc).__name__}: {exc}", duration=time.perf_counter() - start)
+        return error_result(hand_in.student, hand_in.name, course.criteria,
+                            f"{hand_in.path or hand_in.name}: internal grading error: "
+                            f"{type(exc).__name__}: {exc}",
+                            duration=time.perf_counter() - start)
     return result
 
 
@@ -110,7 +111,8 @@ def _run_pool_forked(jobs: list, *, workers: int, grade: Callable, course: "Cour
     suspects: deque = deque()
 
     def crashed(job) -> dict:
-        return error_result(job.student, job.notebook, course.criteria, f"{job.path}: the grading worker process died "
+        return error_result(job.student, job.notebook, course.criteria,
+                            f"{job.shown}: the grading worker process died "
                             "while grading this submission (and again when it was graded alone)")
 
     def submit_more() -> None:
@@ -121,8 +123,7 @@ def _run_pool_forked(jobs: list, *, workers: int, grade: Callable, course: "Cour
             queue, alone = (suspects, True) if suspects else (pending, False)
             job = queue.popleft()
             try:
-                fut = executor.submit(_grade_in_worker, grade, course, str(job.path), job.student,
-                                      job.notebook, limits)
+                fut = executor.submit(_grade_in_worker, grade, course, job.hand_in, limits)
             except BrokenProcessPool:  # broke since the last wait: retry in a new pool
                 queue.appendleft(job)
                 broken = True
@@ -162,7 +163,7 @@ def _run_pool_forked(jobs: list, *, workers: int, grade: Callable, course: "Cour
                         inflight.pop(fut)
                         on_result(job, error_result(
                             job.student, job.notebook, course.criteria,
-                            f"{job.path}: grading timed out after {watchdog:.0f} s (worker killed)",
+                            f"{job.shown}: grading timed out after {watchdog:.0f} s (worker killed)",
                             duration=now - started))
                         broken = True
                 if broken:

@@ -3,7 +3,9 @@
     {"student", "notebook", "status": "graded" | "error", "score", "max_score",
      "criteria": {name: {"score", "max_score"}},       # every criterion, the course's order
      "tests": [{"name", "criterion", "outcome", "score", "max_score", "message"}],
-     "cell_errors": [...], "isolation", "duration", "error": str | None}
+     "cell_errors": [...], "isolation", "duration", "error": str | None,
+     "notes": [str],                  # for the student, e.g. which file was graded and why
+     "student_code": [[index, source]]}   # the student's own code cells, for the feedback
 
 A criterion's points are shared equally among its tests. status "error" (a file that cannot be
 graded) has score 0, every criterion 0, no tests, and `error` set.
@@ -39,7 +41,8 @@ def criteria_scores(tests: list[dict], criteria: Mapping[str, float]) -> dict[st
 
 def make_result(student: str, notebook: str, criteria: Mapping[str, float], *, status: str,
                 tests: list[dict], cell_errors: list[dict], isolation: str, duration: float,
-                error: str | None) -> dict:
+                error: str | None, notes: list[str] = (),
+                student_code: list[tuple[int, str]] = ()) -> dict:
     scores = criteria_scores(tests, criteria)
     return {
         "student": student,
@@ -53,14 +56,26 @@ def make_result(student: str, notebook: str, criteria: Mapping[str, float], *, s
         "isolation": isolation,
         "duration": round(duration, 4),
         "error": error,
+        "notes": list(notes),
+        "student_code": [[index, source] for index, source in student_code],
     }
 
 
 def error_result(student: str, notebook: str, criteria: Mapping[str, float], reason: str, *,
-                 isolation: str = "none", duration: float = 0.0) -> dict:
+                 isolation: str = "none", duration: float = 0.0, notes: list[str] = ()) -> dict:
     """The result of a submission that cannot be graded: score 0, every criterion 0, no tests."""
     return make_result(student, notebook, criteria, status="error", tests=[], cell_errors=[],
-                       isolation=isolation, duration=duration, error=reason)
+                       isolation=isolation, duration=duration, error=reason, notes=notes)
+
+
+def as_error(result: dict, criteria: Mapping[str, float], reason: str) -> dict:
+    """`result` turned into an error row (a later stage failed for this student), keeping its
+    notes and code so the feedback can still show them."""
+    row = error_result(result["student"], result.get("notebook") or "", criteria, reason,
+                       isolation=result.get("isolation", "none"), duration=result.get("duration", 0.0),
+                       notes=result.get("notes") or [])
+    row["student_code"] = result.get("student_code") or []
+    return row
 
 
 def timed_out(result: dict) -> bool:

@@ -1,10 +1,10 @@
-"""Run the hidden tests in autograder/ against one student session, without pytest's per-run cost.
+"""Run the hidden tests against one student session, without pytest's per-run cost.
 
-pytest's start-up and collection take longer than grading a whole submission, so this module
-imports the hidden test modules once per process, expands their `pytest.mark.parametrize` marks
-as pytest does (same test names, same order), reads each test's `criterion` mark, and calls each
-test with the fixtures `student` (the session) and `ref` (the trusted reference). The outcome of a
-test is the same as under `pytest autograder --submission ...` (tests/test_autograder.py checks).
+pytest's start-up costs more than grading a whole submission, so the tests are collected once per
+process (collect.py, with pytest's own collection) and each one is called here with the fixtures
+`student` (the session) and `ref` (the trusted reference) and its parameters. The outcome of a
+test is the same as under `pytest autograder --submission ...` (tests/grading/test_autograder.py
+checks).
 
 Outcomes: passed; failed (an AssertionError of the test, or StudentError: the student's function
 raised); timeout (StudentTimeout, BudgetExhausted); error (StudentCrash, or an unexpected exception

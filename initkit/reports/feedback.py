@@ -117,6 +117,7 @@ def page_data(result: dict, code_cells: list[tuple[int, str]], course: "Course")
         "max_score": num(course.max_score),
         "manual_points": _points(course.manual_points) if course.manual_points else None,
         "error": _student_text(result.get("error") or "unknown error") if not graded else None,
+        "notes": [_student_text(str(n)) for n in result.get("notes") or []],
         "all_passed": graded and bool(result.get("tests")) and not any(b["failures"] for b in blocks),
         "criteria": blocks,
         "cell_errors": cell_errors,

@@ -8,6 +8,7 @@ scores and comments are kept.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..nbgrader_env import alembic_on_path
@@ -57,41 +58,129 @@ def ensure_assignment(gb, course: "Course", db_url: str) -> str:
     return name
 
 
+class GradebookError(RuntimeError):
+    """The gradebook database cannot be opened or written at all (not one student's problem)."""
+
+
+@dataclass
+class Written:
+    db_url: str
+    failed: dict[str, str] = field(default_factory=dict)   # student -> why their row was not written
+
+
 def write_gradebook(results: list[dict], course: "Course", *, db_url: str | None = None,
-                    timestamps: dict[str, str] | None = None) -> str:
-    """Record each result's criterion scores as nbgrader auto scores; returns the db URL.
+                    timestamps: dict[str, str] | None = None) -> Written:
+    """Record each result's criterion scores as nbgrader auto scores.
 
     Creates missing students and submissions; updates auto_score only, so a grader's manual
-    scores (and the written answers' grades) are kept.
+    scores (and the written answers' grades) are kept. Writes in short transactions of
+    CHUNK students that wait for other writers (formgrader, `nbgrader`, another run) and are
+    retried when one of them got there first; a student whose row still cannot be written is
+    in `Written.failed`, and every other student's row is written.
     """
     from nbgrader.api import Gradebook
-    from nbgrader.utils import parse_utc
 
     db_url = db_url or default_db_url(course)
-    assignment = course.assignment
     course_id = course.nbgrader_config().CourseDirectory.get("course_id") or "default_course"
-    timestamps = timestamps or {}
-    with alembic_on_path(), warnings.catch_warnings(), Gradebook(db_url, course_id=course_id) as gb:
+    stamps = {r["student"]: (timestamps or {}).get(r["student"]) for r in results}
+    written = Written(db_url)
+    with alembic_on_path(), warnings.catch_warnings():
         # nbgrader's models trip SQLAlchemy 2's autoflush warnings ("not in session"); the rows
         # are fine
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        nb_name = ensure_assignment(gb, course, db_url)
-        stamps = {r["student"]: timestamps.get(r["student"]) for r in results}
-        submitted = {s.student_id: s for s in gb.find_assignment(assignment).submissions}
-        for student, submission in submitted.items():
-            if stamps.get(student):
-                submission.timestamp = parse_utc(stamps[student])
-        add_submissions(gb, assignment, [r["student"] for r in results if r["student"] not in submitted],
-                        stamps)
-        grades = _criterion_grades(gb, assignment, nb_name, list(course.criteria))
-        for r in results:
-            for name in course.criteria:
-                grade = grades[r["student"], name]
-                grade.auto_score = float(r["criteria"][name]["score"])
-                # as nbgrader's SaveAutoGrades: a manual override needs a second look
-                grade.needs_manual_grade = grade.manual_score is not None
-        gb.db.commit()
-    return db_url
+        try:
+            gb = Gradebook(db_url, course_id=course_id)
+        except Exception as exc:  # noqa: BLE001 - any driver or migration error: say which database
+            raise GradebookError(f"{db_url}: cannot open the gradebook ({type(exc).__name__}: {exc})") from exc
+        try:
+            _wait_for_other_writers(gb)
+            nb_name = _retrying(gb, lambda: ensure_assignment(gb, course, db_url))
+            for start in range(0, len(results), CHUNK):
+                chunk = results[start:start + CHUNK]
+                try:
+                    _retrying(gb, lambda: _write_rows(gb, course, nb_name, chunk, stamps))
+                except Exception:  # noqa: BLE001 - find the student(s) it was, write the others
+                    for r in chunk:
+                        try:
+                            _retrying(gb, lambda: _write_rows(gb, course, nb_name, [r], stamps))
+                        except Exception as exc:  # noqa: BLE001
+                            written.failed[r["student"]] = f"{type(exc).__name__}: {exc}"
+        except _DatabaseBusy as exc:
+            raise GradebookError(f"{db_url}: {exc}") from exc
+        finally:
+            gb.close()
+    return written
+
+
+CHUNK = 250                 # students per transaction: the database is locked for ~0.5 s at most
+BUSY_TIMEOUT_MS = 30_000    # how long a write waits for another writer's transaction
+RETRIES = 5
+
+
+class _DatabaseBusy(Exception):
+    pass
+
+
+def _wait_for_other_writers(gb) -> None:
+    """SQLite: wait up to BUSY_TIMEOUT_MS for a lock instead of failing at once (its default)."""
+    from sqlalchemy import event
+
+    if gb.engine.dialect.name != "sqlite":
+        return
+
+    def busy_timeout(dbapi_connection, _record):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    event.listen(gb.engine, "connect", busy_timeout)
+    gb.db.rollback()
+    gb.engine.dispose()          # connections made before the listener: closed, made again with it
+
+
+def _retrying(gb, write):
+    """Run `write` and commit; on a conflict with another writer, roll back and run it again."""
+    import time
+
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(RETRIES):
+        try:
+            value = write()
+            gb.db.commit()
+            return value
+        except (IntegrityError, OperationalError) as exc:
+            gb.db.rollback()
+            if attempt == RETRIES - 1:
+                if isinstance(exc, OperationalError) and "locked" in str(exc):
+                    raise _DatabaseBusy("the gradebook stayed locked by another program for "
+                                        f"{RETRIES} x {BUSY_TIMEOUT_MS / 1000:g} s") from exc
+                raise
+            time.sleep(0.05 * 2 ** attempt)
+        except BaseException:
+            gb.db.rollback()
+            raise
+
+
+def _write_rows(gb, course: "Course", nb_name: str, results: list[dict], stamps: dict) -> None:
+    """Submissions (created when missing), timestamps and auto scores of `results`; no commit."""
+    from nbgrader.api import Assignment, SubmittedAssignment
+    from nbgrader.utils import parse_utc
+
+    assignment = course.assignment
+    students = [r["student"] for r in results]
+    submitted = {s.student_id: s for s in
+                 gb.db.query(SubmittedAssignment).join(Assignment)
+                 .filter(Assignment.name == assignment, SubmittedAssignment.student_id.in_(students))}
+    for student, submission in submitted.items():
+        if stamps.get(student):
+            submission.timestamp = parse_utc(stamps[student])
+    add_submissions(gb, assignment, [s for s in students if s not in submitted], stamps)
+    grades = _criterion_grades(gb, assignment, nb_name, list(course.criteria), students)
+    for r in results:
+        for name in course.criteria:
+            grade = grades[r["student"], name]
+            grade.auto_score = float(r["criteria"][name]["score"])
+            # as nbgrader's SaveAutoGrades: a manual override needs a second look
+            grade.needs_manual_grade = grade.manual_score is not None
 
 
 def add_submissions(gb, assignment: str, students: list[str], stamps: dict[str, str | None]) -> None:
@@ -108,7 +197,7 @@ def add_submissions(gb, assignment: str, students: list[str], stamps: dict[str, 
     if not students:
         return
     target = gb.find_assignment(assignment)
-    known = {s.id: s for s in gb.students}
+    known = {s.id: s for s in gb.db.query(Student).filter(Student.id.in_(students))}
     notebooks = [(nb, list(nb.grade_cells), list(nb.solution_cells), list(nb.task_cells))
                  for nb in target.notebooks]
     with gb.db.no_autoflush:      # nothing to read back until the one flush at the end
@@ -132,7 +221,8 @@ def add_submissions(gb, assignment: str, students: list[str], stamps: dict[str, 
     gb.db.flush()
 
 
-def _criterion_grades(gb, assignment: str, notebook: str, criteria: list[str]) -> dict:
+def _criterion_grades(gb, assignment: str, notebook: str, criteria: list[str],
+                      students: list[str]) -> dict:
     """{(student, criterion): Grade} of the assignment's notebook, in one query (walking
     submission -> notebook -> grades loads them a few rows at a time)."""
     from nbgrader.api import (Assignment, BaseCell, Grade, Notebook, SubmittedAssignment,
@@ -145,7 +235,7 @@ def _criterion_grades(gb, assignment: str, notebook: str, criteria: list[str]) -
             .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
             .join(BaseCell, Grade.cell_id == BaseCell.id)
             .filter(Assignment.name == assignment, Notebook.name == notebook,
-                    BaseCell.name.in_(criteria)))
+                    BaseCell.name.in_(criteria), SubmittedAssignment.student_id.in_(students)))
     return {(student, name): grade for student, name, grade in rows}
 
 

@@ -115,7 +115,7 @@ def test_untouched_release_scores_zero_with_a_message_per_test(graded):
 def test_result_shape_and_shares(graded):
     r = graded["faulty"]
     assert set(r) == {"student", "notebook", "status", "score", "max_score", "criteria", "tests",
-                      "cell_errors", "isolation", "duration", "error"}
+                      "cell_errors", "isolation", "duration", "error", "notes", "student_code"}
     assert r["student"] == "faulty" and r["notebook"] == "faulty.ipynb"
     for name, points in CRITERIA.items():
         mine = [t for t in r["tests"] if t["criterion"] == name]

@@ -15,6 +15,7 @@ import pytest
 
 from fakes import ASSIGNMENT, CRITERIA, add, calls, fake_submission, make_course, run, scores
 from initkit.grading import batch, pool
+from initkit.handin import HandIn
 
 @pytest.fixture
 def course(tmp_path, monkeypatch):
@@ -139,7 +140,7 @@ def test_grader_exception_is_a_row(course):
     assert "internal grading error" in summary.results[0]["error"]
 
 
-def _raising_grade(path, course, *, host=None, limits=None, student=None):
+def _raising_grade(hand_in, course, *, host=None, limits=None):
     raise RuntimeError("boom")
 
 
@@ -169,7 +170,7 @@ def test_sandbox_that_cannot_start_stops_the_batch_clearly(course):
     assert not list((course / "out" / "cache").glob("*.json"))      # nothing wrong was cached
 
 
-def _blas_threads_grade(path, course, *, host=None, limits=None, student=None):
+def _blas_threads_grade(hand_in, course, *, host=None, limits=None):
     """Reports how many threads the worker has after a BLAS call big enough to use several."""
     import numpy as np
 
@@ -190,7 +191,7 @@ def test_workers_have_one_blas_thread(tmp_path):
     if max((i["num_threads"] for i in threadpool_info()), default=1) < 2:
         pytest.skip("numpy's BLAS has one thread here anyway")
     got = []
-    jobs = [batch.Job(s, "x.ipynb", tmp_path / "x.ipynb") for s in ("a", "b")]
+    jobs = [batch.Job(s, "x.ipynb", "x.ipynb", HandIn(s, "x.ipynb", b"")) for s in ("a", "b")]
     pool.run_pool(jobs, workers=2, grade=_blas_threads_grade, course=None, limits=None,
                   host_factory=None, watchdog=60.0,
                   on_result=lambda job, result: got.append(result["threads"]))

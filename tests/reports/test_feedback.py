@@ -32,10 +32,11 @@ def check(criterion: str, n: int, outcome: str = "passed", message: str = "") ->
             "score": 0.0, "max_score": 0.0, "message": message}
 
 
-def graded(student: str, tests: list[dict], cell_errors=(), isolation: str = "bwrap") -> dict:
+def graded(student: str, tests: list[dict], cell_errors=(), isolation: str = "bwrap",
+           notes=()) -> dict:
     return make_result(student, f"/home/ta/course/submitted/{student}/init_symmetry/init_symmetry.ipynb",
                        CRITERIA, status="graded", tests=tests, cell_errors=list(cell_errors),
-                       isolation=isolation, duration=1.5, error=None)
+                       isolation=isolation, duration=1.5, error=None, notes=notes)
 
 
 def passing(criteria=CRITERIA, n: int = 2) -> list[dict]:
@@ -67,7 +68,9 @@ RESULTS = {
     ], cell_errors=[{"cell": 9, "kind": "error",
                      "message": 'Traceback (most recent call last):\n  File "<cell 9>", line 1, in '
                                 "<module>\nNameError: name 'fan_in' is not defined"}],
-        isolation="none"), CODE),
+        isolation="none", notes=["Graded init_symmetry (1).ipynb: it is the only notebook in your "
+                                 "folder (the assignment's notebook is named init_symmetry.ipynb)."]),
+        CODE),
     "broken_upload": (error_result(
         "carol", "/home/ta/course/submitted/carol/init_symmetry/init_symmetry.ipynb", CRITERIA,
         "/home/ta/course/submitted/carol/init_symmetry/init_symmetry.ipynb: not valid JSON (line 3, "
