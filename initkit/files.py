@@ -12,9 +12,10 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    mode = "wb" if isinstance(data, bytes) else "w"
+    # Text is UTF-8; a lone surrogate (a student's string can hold one) is written escaped.
+    text = {} if isinstance(data, bytes) else {"encoding": "utf-8", "errors": "backslashreplace"}
     try:
-        with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+        with open(tmp, "wb" if isinstance(data, bytes) else "w", **text) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

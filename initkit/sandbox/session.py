@@ -194,6 +194,8 @@ class StudentSession:
         if self._exhausted or time.monotonic() >= self._deadline:
             self._exhausted = True
             raise BudgetExhausted(fn, self._limits.total_timeout)
+        if self._sock is not None and self._unsolicited_input():
+            self._end_child(0.0)            # out of step: the next reply could be an old one
         if self._sock is None:
             if self._dead_reason is not None:
                 raise StudentCrash(fn, self._dead_reason)
@@ -205,6 +207,18 @@ class StudentSession:
             self._start()
             if self._sock is None:
                 raise StudentCrash(fn, self._dead_reason or "the student process could not restart")
+
+    def _unsolicited_input(self) -> bool:
+        """Between requests the child sends nothing: bytes waiting now mean student code wrote to
+        the connection itself (a forged reply before its real one, say), so the next reply read
+        could be an old one. (A closed connection is left to the request, which reports it.)"""
+        if self._reader.buf:
+            return True
+        self._sock.settimeout(0.0)
+        try:
+            return bool(self._sock.recv(1, socket.MSG_PEEK))
+        except OSError:         # BlockingIOError: nothing waiting
+            return False
 
     # -- requests --
     def _request(self, fn: str, header: dict, blobs: list):
@@ -254,7 +268,11 @@ class StudentSession:
 
     def has(self, name: str) -> bool:
         self._ready(name)
-        return bool(self._request(name, {"op": "has", "name": name}, []))
+        found = self._request(name, {"op": "has", "name": name}, [])
+        if type(found) is not bool:
+            self._end_child(0.0)
+            raise StudentCrash(name, "invalid reply from the student process: expected True or False")
+        return found
 
     def _call(self, fn: str, args, kwargs, keep: bool):
         if not isinstance(fn, str):

@@ -207,10 +207,10 @@ def load_npy(blob: bytes):
 
     try:
         arr = load_npy_fast(blob)
-    except ValueError as exc:
-        raise ProtocolError(f"malformed array in reply ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - ValueError; or a warning made an error (dtype 'a')
+        raise _malformed(exc) from None
     if arr is not None:
-        return arr
+        return _readable(arr)
     fp = io.BytesIO(bytes(blob))
     try:
         version = np.lib.format.read_magic(fp)
@@ -220,8 +220,11 @@ def load_npy(blob: bytes):
             shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
         else:
             raise ProtocolError(f"unsupported .npy version {version}")
-    except (ValueError, TypeError, SyntaxError) as exc:
-        raise ProtocolError(f"malformed array in reply ({exc})") from None
+    except ProtocolError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy reads the header with tokenize and ast: a
+        # hostile one raises TokenError, RecursionError or MemoryError as well as ValueError
+        raise _malformed(exc) from None
     if dtype.hasobject:
         raise ProtocolError("object arrays are not accepted")
     count = 1
@@ -231,9 +234,37 @@ def load_npy(blob: bytes):
         raise ProtocolError("array data does not match its header")
     fp.seek(0)
     try:
-        return np.load(fp, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ProtocolError(f"malformed array in reply ({exc})") from None
+        arr = np.load(fp, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - as above: numpy.load reads the header again
+        raise _malformed(exc) from None
+    return _readable(arr)
+
+
+def _malformed(exc: Exception) -> ProtocolError:
+    detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    return ProtocolError(f"malformed array in reply ({detail[:300]})")
+
+
+def _readable(arr):
+    """`arr` if numpy can turn each of its elements into a Python object, else ProtocolError:
+    str data with code points beyond U+10FFFF (SystemError in numpy) and datetime64 without a
+    unit holding anything but NaT (ValueError). numpy never makes either; fields of structured
+    arrays are checked too."""
+    import numpy as np
+
+    dtype = arr.dtype
+    if dtype.names is not None:
+        for name in dtype.names:
+            _readable(arr[name])
+    elif arr.size and dtype.kind == "U":
+        codes = arr.ravel(order="K").view(np.dtype(np.uint32).newbyteorder(dtype.byteorder))
+        if codes.max() > 0x10FFFF:
+            raise ProtocolError("malformed array in reply (not a Unicode code point)")
+    elif arr.size and dtype.kind == "M" and np.datetime_data(dtype)[0] == "generic":
+        values = arr.ravel(order="K").view(np.dtype(np.int64).newbyteorder(dtype.byteorder))
+        if (values != np.iinfo(np.int64).min).any():
+            raise ProtocolError("malformed array in reply (a datetime64 without unit that is not NaT)")
+    return arr
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,6 +428,8 @@ def read_reply(read_exact, max_bytes: int) -> tuple[dict, list]:
 def decode_reply(reply: dict, blobs: list, owner, generation: int):
     """A call's reply -> ("ok", value) or ("raised", {"type", "message", "traceback"}: text
     only, cut to a bound). Raises ProtocolError for anything else."""
+    if not isinstance(reply, dict):
+        raise ProtocolError("malformed reply")
     if reply.get("ok") is True and "v" in reply:
         used = set()
 
