@@ -125,14 +125,15 @@ def fake_grade(hand_in, course, *, host=None, limits=None) -> dict:
             "notes": [hand_in.note] if hand_in.note else [], "student_code": code}
 
 
-def run(course: Path, **kw):
-    """`initkit grade` on the fake course with the fake grader (grading and reports)."""
+def run(course: Path, out_dir: Path | None = None, **kw):
+    """`initkit grade` on the fake course with the fake grader (grading and reports), into
+    `out_dir` (default: the course's out/)."""
     kw.setdefault("grade", fake_grade)
     kw.setdefault("host_factory", None)
     kw.setdefault("progress", False)
     kw.setdefault("workers", 2)
     kw.setdefault("gradebook", False)
-    return api.grade(Course.open(course, ASSIGNMENT), course / "out", **kw)
+    return api.grade(Course.open(course, ASSIGNMENT), out_dir or course / "out", **kw)
 
 
 def scores(summary) -> dict:

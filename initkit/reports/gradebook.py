@@ -88,10 +88,7 @@ def write_gradebook(results: list[dict], course: "Course", *, db_url: str | None
         # nbgrader's models trip SQLAlchemy 2's autoflush warnings ("not in session"); the rows
         # are fine
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        try:
-            gb = Gradebook(db_url, course_id=course_id)
-        except Exception as exc:  # noqa: BLE001 - any driver or migration error: say which database
-            raise GradebookError(f"{db_url}: cannot open the gradebook ({type(exc).__name__}: {exc})") from exc
+        gb = _open(Gradebook, db_url, course_id)
         try:
             _wait_for_other_writers(gb)
             nb_name = _retrying(gb, lambda: ensure_assignment(gb, course, db_url))
@@ -104,7 +101,7 @@ def write_gradebook(results: list[dict], course: "Course", *, db_url: str | None
                         try:
                             _retrying(gb, lambda: _write_rows(gb, course, nb_name, [r], stamps))
                         except Exception as exc:  # noqa: BLE001
-                            written.failed[r["student"]] = f"{type(exc).__name__}: {exc}"
+                            written.failed[r["student"]] = reason(exc)
         except _DatabaseBusy as exc:
             raise GradebookError(f"{db_url}: {exc}") from exc
         finally:
@@ -121,19 +118,52 @@ class _DatabaseBusy(Exception):
     pass
 
 
+def reason(exc: BaseException) -> str:
+    """One line for a database error: the driver's own message, without SQLAlchemy's SQL echo
+    and documentation link."""
+    inner = getattr(exc, "orig", None) or exc
+    text = (str(inner).strip().splitlines() or [""])[0]
+    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+
+
+def _open(gradebook_class, db_url: str, course_id: str):
+    """nbgrader's Gradebook; a second program creating the same database at the same moment
+    ("table ... already exists", "database is locked") is waited out and the open tried again."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(RETRIES):
+        try:
+            return gradebook_class(db_url, course_id=course_id)
+        except OperationalError as exc:
+            if attempt == RETRIES - 1 or not any(w in str(exc) for w in ("already exists", "locked")):
+                raise GradebookError(f"{db_url}: cannot open the gradebook ({reason(exc)})") from exc
+            time.sleep(0.2 * 2 ** attempt)
+        except Exception as exc:  # noqa: BLE001 - any driver or migration error: say which database
+            raise GradebookError(f"{db_url}: cannot open the gradebook ({reason(exc)})") from exc
+
+
 def _wait_for_other_writers(gb) -> None:
-    """SQLite: wait up to BUSY_TIMEOUT_MS for a lock instead of failing at once (its default)."""
+    """SQLite: each transaction takes the write lock when it begins (BEGIN IMMEDIATE) and waits up
+    to BUSY_TIMEOUT_MS for it. Taking it later, at the first write, can deadlock with another
+    writer (each waits for the other), which SQLite answers with an immediate "locked" error."""
     from sqlalchemy import event
 
     if gb.engine.dialect.name != "sqlite":
         return
 
-    def busy_timeout(dbapi_connection, _record):
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None          # SQLAlchemy emits BEGIN itself (below)
         dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
-    event.listen(gb.engine, "connect", busy_timeout)
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(gb.engine, "connect", on_connect)
+    event.listen(gb.engine, "begin", on_begin)
     gb.db.rollback()
-    gb.engine.dispose()          # connections made before the listener: closed, made again with it
+    gb.engine.dispose()          # connections made before the listeners: closed, made again with them
 
 
 def _retrying(gb, write):

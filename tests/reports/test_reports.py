@@ -205,3 +205,59 @@ def test_one_students_bad_metadata_stays_with_that_student(tmp_path, monkeypatch
         assert gb.find_submission(ASSIGNMENT, "alice").timestamp.year == 2024
         assert gb.find_submission(ASSIGNMENT, "carl").score == 100
         assert gb.find_submission(ASSIGNMENT, "bob").score == 0
+
+
+def test_a_failing_stage_costs_only_that_students_row(tmp_path, monkeypatch):
+    """An exception while writing one student's feedback page or gradebook row makes that row an
+    error with the reason; every other student gets all of their outputs."""
+    from nbgrader.api import Gradebook
+
+    from initkit.reports import feedback as feedback_module
+    from initkit.reports import writer
+
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    for student in ("ann", "page_breaks", "row_breaks", "zed"):
+        add(course, student, fake_submission(note=student))
+    real_page, real_rows = feedback_module.feedback_html, gradebook._write_rows
+
+    def page(result, cells, course_):
+        if result["student"] == "page_breaks" and result["status"] == "graded":
+            raise OSError("disk quota exceeded")
+        return real_page(result, cells, course_)
+
+    def rows(gb, course_, nb_name, results, stamps):
+        if any(r["student"] == "row_breaks" for r in results):
+            raise ValueError("a value the database refuses")
+        return real_rows(gb, course_, nb_name, results, stamps)
+
+    monkeypatch.setattr(writer, "feedback_html", page)
+    monkeypatch.setattr(gradebook, "_write_rows", rows)
+    summary = run(course, gradebook=None)
+    by = {r["student"]: r for r in summary.results}
+    assert by["ann"]["score"] == by["zed"]["score"] == 100
+    assert by["page_breaks"]["status"] == "error"
+    assert by["page_breaks"]["error"] == "could not write the feedback page: OSError: disk quota exceeded"
+    assert by["row_breaks"]["status"] == "error"
+    assert "could not record the grade in the gradebook: ValueError" in by["row_breaks"]["error"]
+    assert len(summary.errors) == 2
+    with open(course / "out" / "grades.csv", newline="") as f:
+        assert {r["student"]: r["status"] for r in csv.DictReader(f)} == {
+            "ann": "graded", "page_breaks": "error", "row_breaks": "error", "zed": "graded"}
+    fb = course / "out" / "feedback"
+    assert "could not record the grade" in (fb / "row_breaks" / ASSIGNMENT / "init_symmetry.html").read_text()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        assert gb.find_submission(ASSIGNMENT, "ann").score == gb.find_submission(ASSIGNMENT, "zed").score == 100
+
+
+def test_an_unusable_gradebook_still_leaves_every_other_output(tmp_path, monkeypatch):
+    from initkit.reports.gradebook import GradebookError
+
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    add(course, "ann", fake_submission())
+    (tmp_path / "not-a-db").write_text("this is not SQLite")
+    with pytest.raises(GradebookError, match="not-a-db: cannot open the gradebook.*are written"):
+        run(course, gradebook=f"sqlite:///{tmp_path / 'not-a-db'}")
+    assert (course / "out" / "grades.csv").is_file()
+    assert (course / "out" / "feedback" / "ann" / ASSIGNMENT / "init_symmetry.html").is_file()

@@ -1,0 +1,207 @@
+"""Overlapping runs: one run per output folder (a second says who is running, or waits), a killed
+run's lock is taken over, and gradebook writes survive other writers (formgrader, a second run)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fakes import ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course, run
+from initkit.lock import LOCK_FILE, RunLocked, output_lock
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _hold_lock(folder: Path) -> subprocess.Popen:
+    """Another process holding the lock of `folder` until it is killed."""
+    code = textwrap.dedent(f"""
+        import time
+        from initkit.lock import output_lock
+        with output_lock({str(folder)!r}):
+            print("locked", flush=True)
+            time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_run_says_who_holds_the_lock(tmp_path):
+    holder = _hold_lock(tmp_path)
+    try:
+        with pytest.raises(RunLocked) as info:
+            with output_lock(tmp_path):
+                pass
+        message = str(info.value)
+        assert f"pid {holder.pid} on " in message and "since " in message and "--wait" in message
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_runs_lock_is_taken_over_and_wait_waits(tmp_path):
+    holder = _hold_lock(tmp_path)
+    told: list[str] = []
+    threading.Timer(1.0, lambda: os.kill(holder.pid, signal.SIGKILL)).start()
+    started = time.monotonic()
+    with output_lock(tmp_path, wait=True, poll=0.05, on_wait=told.append):
+        waited = time.monotonic() - started
+        assert f"pid {os.getpid()}" in _lock_text(tmp_path) or str(os.getpid()) in _lock_text(tmp_path)
+    holder.wait()
+    assert 0.8 < waited < 10
+    assert len(told) == 1 and f"pid {holder.pid}" in told[0]
+    assert _lock_text(tmp_path) == ""          # released: nothing claims it
+
+
+def test_a_stale_lock_file_is_not_waited_on(tmp_path):
+    (tmp_path / LOCK_FILE).write_text('{"pid": 999999, "host": "gone", "started": "yesterday"}')
+    with output_lock(tmp_path):               # nobody holds the flock: taken over at once
+        assert '"pid": 999999' not in _lock_text(tmp_path)
+
+
+def _lock_text(folder: Path) -> str:
+    return (folder / LOCK_FILE).read_text()
+
+
+def test_gradebook_writes_wait_for_another_writer(tmp_path, monkeypatch):
+    """formgrader (or nbgrader) holding a write transaction for 7 s, longer than SQLite's
+    default wait of 5 s: the gradebook writer waits, then writes, and keeps the other change."""
+    from nbgrader.api import Gradebook
+
+    from initkit.reports.gradebook import write_gradebook
+
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    add(course, "ann", fake_submission())
+    run(course, gradebook=None)                                  # the database exists now
+    add(course, "bob", fake_submission(fail=["cost"]))
+    summary = run(course, gradebook=False)
+    db = course / "gradebook.db"
+    holding = threading.Event()
+
+    def other_writer():
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE student SET first_name = 'Ann' WHERE id = 'ann'")
+        holding.set()
+        time.sleep(7)
+        conn.execute("COMMIT")
+        conn.close()
+
+    from initkit.reports import gradebook
+
+    writer = threading.Thread(target=other_writer)
+    real_write_rows = gradebook._write_rows
+
+    def write_rows_once_the_other_holds_the_lock(*args):
+        if not writer.is_alive() and not holding.is_set():
+            writer.start()
+            holding.wait(10)
+        return real_write_rows(*args)
+
+    monkeypatch.setattr(gradebook, "_write_rows", write_rows_once_the_other_holds_the_lock)
+    started = time.monotonic()
+    written = write_gradebook(summary.results, summary.course)
+    waited = time.monotonic() - started
+    writer.join()
+    assert waited > 6                                           # it waited for the other
+    assert written.failed == {}
+    with Gradebook(f"sqlite:///{db}", course_id="initkit-test") as gb:
+        assert gb.find_submission(ASSIGNMENT, "bob").score == 95
+        assert gb.find_student("ann").first_name == "Ann"          # the other writer's change kept
+
+
+WRITE_AT_ONCE = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from fakes import run
+from initkit.reports.gradebook import write_gradebook
+summary = run(Path({course!r}), gradebook=False, out_dir=Path({out!r}), workers=1)
+import nbgrader.api                      # (slow to import: not part of the race)
+Path({ready!r}).touch()
+while not Path({go!r}).exists():
+    time.sleep(0.001)
+written = write_gradebook(summary.results, summary.course)
+print(len(written.failed))
+"""
+
+
+def test_two_runs_writing_one_gradebook_at_once(tmp_path):
+    """Two runs (different output folders, one gradebook) adding the same 300 new students at
+    the same moment: both finish, no IntegrityError, every grade recorded once."""
+    from nbgrader.api import Gradebook
+
+    course = make_course(tmp_path / "course")
+    for i in range(300):
+        add(course, f"s{i:03d}", fake_submission(fail=["cost"] if i % 2 else [], note=str(i)))
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITE_AT_ONCE.format(
+                 tests=str(TESTS), course=str(course), out=str(tmp_path / f"out{k}"),
+                 ready=str(tmp_path / f"ready{k}"), go=str(go))],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                 env={**os.environ, "INITKIT_FAKE_LOG": str(tmp_path / f"calls{k}.log")})
+             for k in range(2)]
+    deadline = time.monotonic() + 240
+    while not all((tmp_path / f"ready{k}").exists() for k in range(2)):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.01)
+    go.touch()
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outputs]
+    assert [out.strip() for out, _ in outputs] == ["0", "0"]       # no student's row failed
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        subs = gb.assignment_submissions(ASSIGNMENT)
+        assert len(subs) == 300
+        assert {s.student.id: s.score for s in subs} == {
+            f"s{i:03d}": (95 if i % 2 else 100) for i in range(300)}
+
+
+def _initkit(*args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "initkit.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
+
+
+def test_overlapping_grade_commands(tmp_path):
+    """The real command: a second run is refused while the first grades, a third waits; the first
+    is killed mid-way; the waiting one takes over and finishes with every output."""
+    course = copy_real_course(tmp_path / "course")
+    examples = REPO / "examples" / "submitted"
+    for student in ("correct", "he_uses_1_over_fan_in", "infinite_loop", "broken_upload"):
+        for f in (examples / student).rglob("*.ipynb"):
+            target = course / "submitted" / f.relative_to(examples)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f.read_bytes())
+    out = tmp_path / "out"
+    common = [str(course), "--out", str(out), "--no-gradebook", "--workers", "1", "--quiet"]
+    first = _initkit("grade", *common)
+    deadline = time.monotonic() + 60
+    while not ((out / LOCK_FILE).is_file() and _lock_text(out)):
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    second = _initkit("grade", *common)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 75, err
+    assert f"pid {first.pid}" in err and "another initkit run is writing here" in err
+    third = _initkit("grade", *common, "--wait")
+    time.sleep(1.0)
+    assert third.poll() is None                          # waiting for the first
+    os.killpg(first.pid, signal.SIGKILL)                 # the first dies mid-way
+    first.wait()
+    stdout, err = third.communicate(timeout=300)
+    assert third.returncode == 3, err                    # graded, with errors (the broken upload)
+    assert "waiting for the run that holds it" in err
+    assert "graded 3   errors 1" in stdout
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert len(rows) == 5 and any(r.startswith("correct,100,") for r in rows)
+    for student in ("correct", "he_uses_1_over_fan_in", "infinite_loop", "broken_upload"):
+        assert (out / "feedback" / student / ASSIGNMENT / "init_symmetry.html").is_file()
