@@ -41,8 +41,10 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
 
 def grade_one(course: Course, path: str | os.PathLike, *, timeout: float | None = None) -> dict:
     """Grade one notebook in a sandbox of its own; returns its result."""
+    from .grading.batch import check_grading_setup
     from .grading.grade import grade_notebook
 
+    check_grading_setup(course)
     return grade_notebook(Path(path), course, limits=make_limits(timeout))
 
 

@@ -163,6 +163,20 @@ def check_timestamp(text: str | None, folder: Path) -> None:
 
 # --------------------------------------------------------------------------- the batch
 
+def check_grading_setup(course: "Course") -> None:
+    """Load the hidden tests and the reference; a CourseError (one line) if they cannot be, never
+    a batch of zeros."""
+    from ..course import CourseError
+    from ..reference import ReferenceNotebookError, reference
+    from .collect import HiddenTestsError, load_tests
+
+    try:
+        load_tests(course)
+        reference(course)
+    except (HiddenTestsError, ReferenceNotebookError) as exc:
+        raise CourseError(" ".join(str(exc).split())) from exc
+
+
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -235,10 +249,7 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     if todo and grade is default_grade:
         # Collected once here (before the progress bar: collection swaps sys.stderr for a moment),
         # inherited by the forked workers; a broken course fails here, before any worker starts.
-        from ..reference import reference
-        from .collect import load_tests
-
-        load_tests(course), reference(course)
+        check_grading_setup(course)
     n_workers = min(workers or default_workers(), max(1, len(todo)))
     if progress:
         print(f"{len(results) + len(todo)} submissions of {course.assignment} in {root}: {reused} unchanged "

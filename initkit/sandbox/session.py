@@ -8,13 +8,15 @@ but skipping those that hung or crashed.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 
 from .errors import (BudgetExhausted, RepeatedTimeout, SandboxStartError, StudentCrash, StudentError,
                      StudentTimeout)
+from .inside.npy import npy_bytes
 from .inside.wire import (BufferedReader, Handle, ProtocolError, StaleHandle, decode_reply,
-                          encode_args, npy_bytes, pack, read_reply, text)
+                          encode_args, pack, read_reply, text)
 from .limits import MAX_RESTARTS, MAX_TIMEOUTS_PER_FUNCTION
 
 
@@ -24,6 +26,9 @@ class _Timeout(Exception):
 
 class _Dead(Exception):
     pass
+
+
+_request_ids = itertools.count(1)
 
 
 class StudentSession:
@@ -222,8 +227,11 @@ class StudentSession:
 
     # -- requests --
     def _request(self, fn: str, header: dict, blobs: list):
-        """Send one request and wait for its reply; returns the decoded value."""
-        self._send_or_crash(fn, header, blobs)
+        """Send one request and wait for its reply; returns the decoded value. Each request
+        carries a new id that the reply must echo: a frame the student's code wrote itself
+        cannot stand in for the reply to a later call."""
+        self._rid = rid = next(_request_ids)
+        self._send_or_crash(fn, {**header, "rid": rid}, blobs)
         try:
             reply = self._receive(self._limits.call_timeout, fn)
         except _Timeout as exc:
@@ -235,6 +243,8 @@ class StudentSession:
             raise StudentCrash(fn, str(exc)) from None
         blobs_in = self._blobs
         try:
+            if reply.get("rid") != rid:
+                raise ProtocolError("a reply that answers another request")
             return self._interpret(fn, reply, blobs_in)
         except ProtocolError as exc:
             self._end_child(0.0)

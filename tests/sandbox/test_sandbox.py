@@ -519,7 +519,7 @@ def test_huge_result_is_refused_clearly(host):
     nb = cells("""
     import numpy as np, os, time
     def huge(): return np.zeros(1_000_000)          # 8 MB > the 4 MB test limit
-    def many(): return [0.5] * 2_000_000
+    def many(): return ["x" * 1000] * 5000                # 5 MB of JSON, cheap to encode
     def forge():
         import socket, stat
         for fd in map(int, os.listdir("/proc/self/fd")):

@@ -12,8 +12,8 @@ import sys
 import types
 
 from .execution import BoundedWriter, error_info, new_namespace, run_cell
-from .wire import (BufferedReader, ResultTooLarge, decode_args, encode, load_npy_trusted,
-                   npy_bytes, pack, recv_frame)
+from .npy import load_npy_trusted, npy_bytes
+from .wire import BufferedReader, ResultTooLarge, decode_args, encode, pack, recv_frame
 
 
 class Child:
@@ -45,6 +45,7 @@ class Child:
             if os.getpid() != self.pid:
                 os._exit(0)
             op = header.get("op")
+            self.rid = header.get("rid")       # echoed in the reply: the grader matches them
             if op == "run":
                 for index, source in header["cells"]:
                     self._capture()
@@ -109,7 +110,7 @@ class Child:
                 enc = {"$": "h", "id": self._keep(value), "type": type(value).__name__[:100]}
             else:
                 enc = encode(value, put_array, self._keep, [limit, limit])
-            frame = pack({"ok": True, "v": enc}, blobs)
+            frame = pack({"ok": True, "rid": self.rid, "v": enc}, blobs)
             if len(frame) > limit:
                 raise ResultTooLarge(f"the result is too large to send back ({len(frame) / 2**20:.0f} MB; "
                                      f"the limit is {limit / 2**20:.0f} MB)")
@@ -123,7 +124,7 @@ class Child:
             info = error_info(exc)
         except BaseException:  # noqa: BLE001
             info = {"type": "Exception", "message": "unprintable error", "traceback": ""}
-        self.send(pack({"ok": False, "err": info}, []))
+        self.send(pack({"ok": False, "rid": self.rid, "err": info}, []))
 
 
 def _prctl(option: int, arg: int) -> None:
