@@ -339,10 +339,9 @@ def test_read_reply_timeout_passes_through(data):
 @pytest.mark.parametrize("payload", [MAX_BYTES + 1, 2**40, 2**63, 2**64 - 1])
 def test_huge_declared_payload_is_refused_before_reading(payload):
     reader = Reader(struct.pack(">QI", payload, 2))         # nothing follows: no read may wait
-    start = time.monotonic()
     with pytest.raises(ProtocolError, match="MB"):
         read_reply(reader, MAX_BYTES)
-    assert reader.requests == [12] and time.monotonic() - start < 0.1
+    assert reader.requests == [12]          # nothing read past the refused prefix
 
 
 @pytest.mark.parametrize("header", [b"[" * 200_000, b'{"a":' * 100_000,
@@ -732,14 +731,13 @@ def test_load_npy_mutated(blob):
 def test_huge_shapes_allocate_nothing(header):
     blob = npy_header(header) + b"\0" * 64
     tracemalloc.start()
-    start = time.monotonic()
     try:
         with pytest.raises(ProtocolError):
             load_npy(blob)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 1 << 20 and time.monotonic() - start < 0.5
+    assert peak < 1 << 20
 
 
 def test_pickle_canary_is_live():
@@ -1029,7 +1027,6 @@ def test_sandbox_drawn_garbage(host, data):
             want = decode_reply(want[1], want[2], OWNER, GEN)
         except ProtocolError:
             want = "protocol"
-    start = time.monotonic()
     with open_session(host) as s:
         try:
             got = "ok", s.call("forge_then_exit", data.hex())
@@ -1041,17 +1038,4 @@ def test_sandbox_drawn_garbage(host, data):
         # Malformed, cut short, or well formed but without the request's id: always a crash.
         assert got == "crash", (want, got)
         assert_good(s)
-    assert time.monotonic() - start < LIMITS.call_timeout
 
-
-def _same_from_session(got, want):
-    """As same(), with handles compared by id and type (they belong to the real session)."""
-    if type(want) is Handle:
-        return type(got) is Handle and (got._id, got.type_name) == (want._id, want.type_name)
-    if type(want) in (list, tuple):
-        return (type(got) is type(want) and len(got) == len(want)
-                and all(_same_from_session(g, w) for g, w in zip(got, want)))
-    if type(want) is dict:
-        return (type(got) is dict and list(got) == list(want)
-                and all(_same_from_session(got[k], want[k]) for k in want))
-    return same(got, want)
