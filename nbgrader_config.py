@@ -33,3 +33,16 @@ c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 # Only the notebook is released; editor leftovers never are.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+
+# `nbgrader autograde` (and formgrader's Autograde button) grade with initkit: its step replaces
+# nbgrader's Execute (which would run the visible tests in the student's kernel and overwrite
+# initkit's scores); the rest is nbgrader's own list. See initkit/nbgrader_autograde.py.
+c.Autograde.autograde_preprocessors = [
+    "initkit.nbgrader_autograde.GradeWithInitkit",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

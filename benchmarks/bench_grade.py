@@ -188,7 +188,11 @@ def run_nbgrader(course: Path, students: list[str], sample: int) -> tuple[float,
     """`nbgrader autograde` on the first `sample` students in their own course copy."""
     nb_course = course.parent / "nbgrader-course"
     nb_course.mkdir()
-    shutil.copy(course / "nbgrader_config.py", nb_course)
+    # nbgrader's own autograde: the course's config without its initkit step (which would make
+    # `nbgrader autograde` grade with initkit).
+    config = (course / "nbgrader_config.py").read_text()
+    (nb_course / "nbgrader_config.py").write_text(
+        config.split("c.Autograde.autograde_preprocessors")[0])
     shutil.copytree(course / "source", nb_course / "source")
     for student in students[:sample]:
         shutil.copytree(course / "submitted" / student, nb_course / "submitted" / student)

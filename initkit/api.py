@@ -13,17 +13,21 @@ import time
 from pathlib import Path
 
 from .course import Course
+from .reports.autograded import AUTOGRADED
 from .grading.batch import BatchSummary, grade_batch, make_limits
 
 
 def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
-          gradebook: str | bool | None = None, wait: bool = False, **options) -> BatchSummary:
+          gradebook: str | bool | None = None, wait: bool = False,
+          autograded: str | os.PathLike | bool | None = None, **options) -> BatchSummary:
     """Grade every submission of the course's assignment and write every report.
 
-    out_dir    grades.csv, grades.json, feedback/ and cache/ (default `<course>/grading-output`)
-    gradebook  None: the course's gradebook; a URL: that database; False: none
-    wait       another run is writing into out_dir: False raises lock.RunLocked, True waits
-    options    grading.batch.grade_batch's: submissions_dir, workers, timeout, force, progress, ...
+    out_dir     grades.csv, grades.json, feedback/ and cache/ (default `<course>/grading-output`)
+    gradebook   None: the course's gradebook; a URL: that database; False: none
+    wait        another run is writing into out_dir: False raises lock.RunLocked, True waits
+    autograded  where nbgrader's autograded notebooks go: None: the course's autograded/ when its
+                own submitted/ is graded, else `<out_dir>/autograded`; False: none
+    options     grading.batch.grade_batch's: submissions_dir, workers, timeout, force, progress, ...
     """
     from .lock import output_lock
     from .reports.writer import write_reports
@@ -33,7 +37,11 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
     with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
         summary = grade_batch(course, out, **options)
         reports_started = time.perf_counter()
-        summary.files = write_reports(summary, gradebook=gradebook)
+        if autograded is None:
+            own = options.get("submissions_dir") is None
+            autograded = course.root / AUTOGRADED if own else out / AUTOGRADED
+        summary.files = write_reports(summary, gradebook=gradebook,
+                                      autograded=Path(autograded) if autograded else None)
     summary.reports_seconds = time.perf_counter() - reports_started
     summary.elapsed = time.perf_counter() - started
     return summary

@@ -33,6 +33,7 @@ class Course:
     source_notebook: Path            # solutions, visible tests, criteria and points
     criteria: dict[str, float]       # criterion (autograded test cell's grade_id) -> points, in order
     manual_points: float             # points graded by hand in formgrader (written answers)
+    given_code: dict[str, str] = field(default_factory=dict)   # grade_id -> source of locked code
     hidden_tests: Path = field(init=False)
     release_notebook: Path = field(init=False)
 
@@ -71,9 +72,9 @@ class Course:
             raise CourseError(f"{root / HIDDEN_TESTS}: no hidden tests (the course needs an "
                               f"{HIDDEN_TESTS}/ folder of pytest tests)")
         source = _source_notebook(root / "source" / assignment)
-        criteria, manual = read_points(source)
+        criteria, manual, given = read_points(source)
         return cls(root=root, assignment=assignment, source_notebook=source, criteria=criteria,
-                   manual_points=manual)
+                   manual_points=manual, given_code=given)
 
     def nbgrader_config(self):
         """The course's nbgrader config (traitlets), with the course root set explicitly."""
@@ -104,8 +105,9 @@ def _source_notebook(folder: Path) -> Path:
     return found[0]
 
 
-def read_points(source: Path) -> tuple[dict[str, float], float]:
-    """({criterion: points} of the autograded test cells in notebook order, points graded by hand)."""
+def read_points(source: Path) -> tuple[dict[str, float], float, dict[str, str]]:
+    """({criterion: points} of the autograded test cells in notebook order, points graded by
+    hand, {grade_id: source} of the instructor's locked code cells)."""
     try:
         nb = json.loads(source.read_text(encoding="utf-8"))
         notebook_cells = nb["cells"]
@@ -114,6 +116,7 @@ def read_points(source: Path) -> tuple[dict[str, float], float]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CourseError(f"{source}: the source notebook cannot be read ({exc})") from None
     criteria: dict[str, float] = {}
+    given: dict[str, str] = {}
     manual = 0.0
     for index, cell in enumerate(c for c in notebook_cells if isinstance(c, dict)):
         kind = cells.classify(cell)
@@ -126,7 +129,9 @@ def read_points(source: Path) -> tuple[dict[str, float], float]:
             criteria[name] = cells.points(cell)
         elif kind is cells.Kind.WRITTEN_ANSWER:
             manual += cells.points(cell)
+        elif kind is cells.Kind.GIVEN and cells.grade_id(cell):
+            given[cells.grade_id(cell)] = cells.source(cell)
     if not criteria:
         raise CourseError(f"{source}: no autograded test cells (nbgrader 'Autograder tests' with a "
                           "grade_id and points): nothing says what the hidden tests are worth")
-    return criteria, manual
+    return criteria, manual, given

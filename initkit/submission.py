@@ -50,10 +50,17 @@ class Submission:
     student_code: list[tuple[int, str]]     # (index, source) of the student's own code cells
 
 
-def parse(data: bytes, where) -> Submission:
+def parse(data: bytes, where, given_code: dict[str, str] | None = None) -> Submission:
     """Parse a notebook's bytes; `where` names it in errors. Raises SubmissionError for an empty,
-    too large, non-UTF-8, non-JSON, too deeply nested or non-nbformat-4 notebook."""
+    too large, non-UTF-8, non-JSON, too deeply nested or non-nbformat-4 notebook.
+
+    given_code  {grade_id: source} of the instructor's locked code (Course.given_code): a cell
+                with such a grade_id runs the instructor's source, whatever the file says, as
+                nbgrader's OverwriteCells restores it before `nbgrader autograde` runs a notebook
+    """
     notebook_cells = parse_cells(data, where)
+    if given_code:
+        notebook_cells = [_restored(c, given_code) for c in notebook_cells]
     return Submission(
         cells=[c for c in (_code_cell(i, cell) for i, cell in enumerate(notebook_cells)) if c],
         student_code=[(i, cells.source(c)) for i, c in enumerate(notebook_cells)
@@ -81,6 +88,13 @@ def parse_cells(data: bytes, where) -> list[dict]:
     if _depth_exceeds(parsed, MAX_JSON_DEPTH):
         raise SubmissionError(where, f"not a notebook (JSON nested more than {MAX_JSON_DEPTH} deep)")
     return _validate(where, parsed)["cells"]
+
+
+def _restored(cell: dict, given_code: dict[str, str]) -> dict:
+    name = cells.grade_id(cell)
+    if name in given_code and cells.classify(cell) is cells.Kind.GIVEN:
+        return {**cell, "source": given_code[name]}
+    return cell
 
 
 def _depth_exceeds(value, limit: int) -> bool:

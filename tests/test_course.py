@@ -260,6 +260,35 @@ def test_untouched_release_fails_every_visible_test_cleanly(executed_stub_releas
             assert not errors, f"given or answer cell {cell.get('id')} failed: {errors}"
 
 
+def images_of(cell) -> list[dict]:
+    return [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+
+
+@pytest.fixture(scope="module")
+def executed_stub_depth(release):
+    """The untouched release with its depth experiment and the plot helpers it needs: the one
+    experiment that uses only the initializations, so a student may run it before the rest."""
+    keep = ("plot-helpers", "experiment-depth")
+    nb = copy.deepcopy(release)
+    nb.cells = [c for c in nb.cells if not is_experiment(c) or c.get("id") in keep]
+    return execute(nb, allow_errors=True)
+
+
+def test_depth_experiment_names_the_missing_initializations_instead_of_empty_axes(executed_stub_depth):
+    cell = next(c for c in executed_stub_depth.cells if c.get("id") == "experiment-depth")
+    assert not errors_of(cell), errors_of(cell)
+    assert [o["output_type"] for o in cell.outputs] == ["stream"], "no figure, not even empty axes"
+    assert stdout_of(cell) == (
+        "Implement initialize_random, initialize_xavier and initialize_he (Part 1) first: this experiment "
+        "uses your initializations, and they still raise NotImplementedError. Then run this cell again.\n")
+
+
+def test_depth_experiment_draws_its_figure_in_the_source(executed_source):
+    cell = next(c for c in executed_source.cells if c.get("id") == "experiment-depth")
+    assert len(images_of(cell)) == 1 and "Implement" not in stdout_of(cell)
+    assert stdout_of(cell).count("layer 50:") == 6, stdout_of(cell)   # 2 activations x 3 initializations
+
+
 # ----------------------------------------------------------------------------- made submissions
 
 def test_make_submission_is_a_filled_in_release(release):

@@ -68,6 +68,7 @@ class BatchSummary:
     grading_seconds: float = 0.0   # of elapsed: grading in the workers
     reports_seconds: float = 0.0   # of elapsed: CSV, JSON, feedback pages and the gradebook
     timestamps: dict[str, str] = field(default_factory=dict)   # student -> timestamp.txt's time
+    submissions: Path | None = None                            # the folder graded
 
     @property
     def assignment(self) -> str:
@@ -281,5 +282,5 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     cache.prune(set(keys.values()))
     return BatchSummary(course=course, results=[results[s] for s in sorted(results)], out_dir=out,
                         graded_now=len(todo), reused=reused, workers=n_workers,
-                        timestamps=timestamps,
+                        timestamps=timestamps, submissions=root,
                         grading_seconds=time.perf_counter() - started)

@@ -49,10 +49,10 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
     start = time.perf_counter()
     notes = [hand_in.note] if hand_in.note else []
     try:
-        submission = parse(hand_in.data, hand_in.path or hand_in.name)
+        submission = parse(hand_in.data, hand_in.path or hand_in.name, course.given_code)
     except SubmissionError as exc:
-        return error_result(hand_in.student, hand_in.name, course.criteria, str(exc), notes=notes,
-                            duration=time.perf_counter() - start)
+        return {**error_result(hand_in.student, hand_in.name, course.criteria, str(exc), notes=notes,
+                               duration=time.perf_counter() - start), "digest": hand_in.digest}
     tests, ref = load_tests(course), reference(course)   # before the session: set-up problems raise here
 
     private_host = None
@@ -76,7 +76,8 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
     finally:
         if private_host is not None:
             private_host.close()
-    return make_result(hand_in.student, hand_in.name, course.criteria, status="graded",
-                       tests=results, cell_errors=cell_errors, isolation=isolation,
-                       duration=time.perf_counter() - start, error=None, notes=notes,
-                       student_code=submission.student_code)
+    return {**make_result(hand_in.student, hand_in.name, course.criteria, status="graded",
+                          tests=results, cell_errors=cell_errors, isolation=isolation,
+                          duration=time.perf_counter() - start, error=None, notes=notes,
+                          student_code=submission.student_code),
+            "digest": hand_in.digest}

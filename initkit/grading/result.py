@@ -5,7 +5,8 @@
      "tests": [{"name", "criterion", "outcome", "score", "max_score", "message"}],
      "cell_errors": [...], "isolation", "duration", "error": str | None,
      "notes": [str],                  # for the student, e.g. which file was graded and why
-     "student_code": [[index, source]]}   # the student's own code cells, for the feedback
+     "student_code": [[index, source]],   # the student's own code cells, for the feedback
+     "digest": str}                   # sha256 of the notebook graded (when one was read)
 
 A criterion's points are shared equally among its tests. status "error" (a file that cannot be
 graded) has score 0, every criterion 0, no tests, and `error` set.

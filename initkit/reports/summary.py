@@ -42,8 +42,10 @@ def format_summary(summary: "BatchSummary", max_rows: int = 40) -> str:
             rows.append([r["student"], num(r["score"]), r["status"], _short(note)])
         lines += [""] + _table(rows, right={1}) + [""]
     mean_, median_ = summary.mean_score, summary.median_score
+    # Timeouts are submissions counted above (graded or error) that hit a time limit.
     lines.append(f"graded {len(summary.graded)}   errors {len(summary.errors)}   "
-                 f"timeouts {len(summary.timeouts)}")
+                 f"timeouts {len(summary.timeouts)}"
+                 + (" (among the graded and errors above)" if summary.timeouts else ""))
     if mean_ is not None:
         lines.append(f"score (graded, of {num(summary.course.max_score)}): mean {mean_:.1f}   median {median_:.1f}")
     failed = summary.most_failed()

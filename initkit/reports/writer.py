@@ -8,6 +8,8 @@ gets all of their outputs. The tables are written last, so they show those error
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..files import atomic_write
@@ -19,12 +21,14 @@ if TYPE_CHECKING:
     from ..grading.batch import BatchSummary
 
 
-def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = None) -> dict[str, str]:
+def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = None,
+                  autograded: Path | None = None) -> dict[str, str]:
     """Write every report of a batch into its out_dir; returns what went where. Rows of students
     whose reports failed become error rows in `summary.results`.
 
-    gradebook  None: the course's gradebook (its nbgrader config's db_url, else gradebook.db);
-               a URL: that database; False: none
+    gradebook   None: the course's gradebook (its nbgrader config's db_url, else gradebook.db);
+                a URL: that database; False: none
+    autograded  where nbgrader's autograded/ notebooks go (None: not written)
     """
     course, out = summary.course, summary.out_dir
     files: dict[str, str] = {}
@@ -34,6 +38,15 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
         if problem:
             failed[r["student"]] = f"could not write the feedback page: {problem}"
     files["feedback"] = str(out / "feedback")
+    if autograded is not None:
+        from .autograded import write_autograded
+
+        try:
+            for student, problem in write_autograded(summary, autograded).items():
+                failed.setdefault(student, f"could not write the autograded notebook: {problem}")
+            files["autograded"] = str(autograded)
+        except FileNotFoundError as exc:      # a course without a release: nothing to build on
+            files["autograded"] = f"not written: {exc}"
     unwritable = None
     if gradebook is not False:
         from .gradebook import GradebookError, write_gradebook
@@ -56,12 +69,25 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
                 _write_feedback(summary, r)     # the page says why; best effort
     atomic_write(out / "grades.csv", grades_csv(summary.results, course.criteria))
     files["grades.csv"] = str(out / "grades.csv")
+    previous = _previous_submissions(out / "grades.json")     # before it is overwritten
     atomic_write(out / "grades.json", grades_json(summary.results, course.assignment, course.max_score))
     files["grades.json"] = str(out / "grades.json")
+    from .instructor import write_instructor_report
+
+    files["report"] = str(write_instructor_report(summary, previous))
     if unwritable is not None:
         raise GradebookError(f"{unwritable} (grades.csv, grades.json and the feedback pages in "
                              f"{out} are written)") from unwritable
     return files
+
+
+def _previous_submissions(path: Path) -> list | None:
+    """The results of the last run in this folder, to say who changed (None: first run)."""
+    try:
+        submissions = json.loads(path.read_text(encoding="utf-8")).get("submissions")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return submissions if isinstance(submissions, list) else None
 
 
 def _write_feedback(summary: "BatchSummary", result: dict) -> str | None:

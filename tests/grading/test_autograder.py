@@ -115,7 +115,8 @@ def test_untouched_release_scores_zero_with_a_message_per_test(graded):
 def test_result_shape_and_shares(graded):
     r = graded["faulty"]
     assert set(r) == {"student", "notebook", "status", "score", "max_score", "criteria", "tests",
-                      "cell_errors", "isolation", "duration", "error", "notes", "student_code"}
+                      "cell_errors", "isolation", "duration", "error", "notes", "student_code",
+                      "digest"}
     assert r["student"] == "faulty" and r["notebook"] == "faulty.ipynb"
     for name, points in CRITERIA.items():
         mine = [t for t in r["tests"] if t["criterion"] == name]
@@ -286,3 +287,18 @@ def test_reference_skips_experiments_and_test_cells_and_names_missing_functions(
 def test_hidden_tests_live_in_the_course():
     assert COURSE.hidden_tests == REPO / "autograder"
     assert (COURSE.hidden_tests / "conftest.py").is_file()
+
+
+def test_the_instructors_given_code_runs_whatever_the_file_says(tmp_path):
+    """As nbgrader's OverwriteCells before `nbgrader autograde`: a locked given cell runs the
+    instructor's source, so both ways of grading see the same code."""
+    nb = make_submission()
+    given = [c for c in nb.cells if c.cell_type == "code" and "def sigmoid" in c.source
+             and c.metadata.get("nbgrader", {}).get("locked")]
+    assert given, "the release has sigmoid in a locked given cell"
+    given[0].source = "import numpy as np\ndef sigmoid(Z):\n    return np.zeros_like(Z)\n" + \
+        "def relu(Z):\n    return np.zeros_like(Z)\n"
+    path = tmp_path / "edited_given.ipynb"
+    nbformat.write(nb, str(path))
+    r = grade_notebook(path, student_factory=InProcessStudent)
+    assert r["score"] == 100, [t for t in r["tests"] if t["outcome"] != "passed"][:3]

@@ -1,0 +1,56 @@
+"""`nbgrader autograde` and formgrader's Autograde button, grading with initkit.
+
+nbgrader 0.9's Autograde runs `Autograde.autograde_preprocessors`, whose first step (Execute) runs
+the notebook in a kernel; SaveAutoGrades then scores each test cell from its outputs. The course's
+nbgrader_config.py puts GradeWithInitkit in Execute's place: it grades the (already sanitized)
+notebook exactly as `initkit grade` does (grading.grade.grade_hand_in: the sandbox and the hidden
+tests) and writes the result into the test cells with reports.autograded.annotate, the same code
+`initkit grade` writes its autograded notebooks with. So a TA's click gives the same scores and
+the same messages as `initkit grade`, and never silently replaces a grade.
+
+    c.Autograde.autograde_preprocessors = [
+        "initkit.nbgrader_autograde.GradeWithInitkit",
+        "nbgrader.preprocessors.IgnorePattern", ...]     # the rest of nbgrader's list, unchanged
+"""
+
+from __future__ import annotations
+
+import atexit
+
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+_HOST = None
+
+
+def _sandbox():
+    """One sandbox for the whole `nbgrader autograde` process (it grades students one by one)."""
+    global _HOST
+    if _HOST is None:
+        from .sandbox import SandboxHost
+
+        _HOST = SandboxHost()
+        atexit.register(_HOST.close)
+    return _HOST
+
+
+class GradeWithInitkit(NbGraderPreprocessor):
+    """Grades the notebook with initkit and puts each criterion's result into its test cell."""
+
+    def preprocess(self, nb, resources):
+        from nbgrader.coursedir import CourseDirectory
+
+        from .course import Course
+        from .grading.grade import grade_hand_in
+        from .handin import HandIn
+        from .reports.autograded import annotate
+
+        info = resources["nbgrader"]
+        course = Course.open(CourseDirectory(config=self.config).root, info["assignment"])
+        name = f"{info['notebook']}.ipynb"
+        hand_in = HandIn(info["student"], name, nbformat.writes(nb).encode("utf-8"),
+                         path=f"{info['student']}/{info['assignment']}/{name}")
+        result = grade_hand_in(hand_in, course, host=_sandbox())
+        self.log.info("initkit: %s scores %s / %s (%s)", info["student"], result["score"],
+                      result["max_score"], result["status"])
+        return annotate(nb, result, course), resources

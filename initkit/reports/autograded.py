@@ -1,0 +1,161 @@
+"""Autograded notebooks in nbgrader's sense: `autograded/<student>/<assignment>/<notebook>.ipynb`
+as `nbgrader autograde` leaves it, with initkit's result in each autograded test cell.
+
+One code path for both ways of grading: `initkit grade` writes these files from its results, and
+`nbgrader autograde` (formgrader's Autograde button) runs initkit.nbgrader_autograde, which grades
+the notebook the same way and calls `annotate` too. Each test cell (its grade_id is a criterion)
+gets two outputs: the criterion's points and failing cases as text (what the student's feedback
+says), and an `execute_result` holding the points, which nbgrader's SaveAutoGrades reads as the
+cell's partial credit. So the gradebook, formgrader and `nbgrader generate_feedback` agree with
+initkit's grade.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import cells
+from ..files import atomic_write
+from .tables import num
+
+if TYPE_CHECKING:
+    from ..course import Course
+    from ..grading.batch import BatchSummary
+
+AUTOGRADED = "autograded"
+MAX_MESSAGE_CHARS = 2000
+
+
+def criterion_text(result: dict, name: str) -> str:
+    """What a criterion's test cell says: points, then each distinct failure once, with a count."""
+    c = result["criteria"][name]
+    head = f"initkit: {num(c['score'])} / {num(c['max_score'])} points for {name}"
+    if result["status"] != "graded":
+        return f"{head}: the notebook could not be graded: {result.get('error') or 'unknown error'}\n"
+    tests = [t for t in result.get("tests") or [] if t.get("criterion") == name]
+    passed = sum(t.get("outcome") == "passed" for t in tests)
+    lines = [f"{head} ({passed} of {len(tests)} checks passed)"]
+    seen: dict[tuple[str, str], int] = {}
+    for t in tests:
+        if t.get("outcome") != "passed":
+            key = (str(t.get("outcome")), str(t.get("message") or "no message")[:MAX_MESSAGE_CHARS])
+            seen[key] = seen.get(key, 0) + 1
+    for (outcome, message), count in seen.items():
+        times = f" (x{count})" if count > 1 else ""
+        lines.append(f"- {outcome}{times}: " + message.replace("\n", "\n    "))
+    return "\n".join(lines) + "\n"
+
+
+def annotate(nb, result: dict, course: "Course"):
+    """Put the result into `nb`'s autograded test cells (an nbformat NotebookNode), in place."""
+    from nbformat.v4 import new_output
+
+    for cell in nb.cells:
+        if cells.classify(cell) is not cells.Kind.VISIBLE_TEST:
+            continue
+        name = cells.grade_id(cell)
+        if name not in course.criteria or name not in result["criteria"]:
+            continue
+        score = float(result["criteria"][name]["score"])
+        cell.execution_count = None
+        cell.outputs = [
+            new_output("stream", name="stdout", text=criterion_text(result, name)),
+            new_output("execute_result", data={"text/plain": repr(score)}, execution_count=None),
+        ]
+    nb.metadata["initkit"] = {"score": result["score"], "result": result_digest(result)}
+    return nb
+
+
+def result_digest(result: dict) -> str:
+    """A hash of what annotate writes from `result` (and of the notebook it was graded from)."""
+    import hashlib
+
+    what = [result.get("digest"), result["status"], result.get("error"), result["criteria"],
+            [(t.get("name"), t.get("outcome"), t.get("message")) for t in result.get("tests") or []]]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def restore_cells(nb, release) -> None:
+    """As nbgrader's OverwriteCells (which needs a gradebook per notebook): the instructor's cells
+    (given code, visible tests, written-answer prompts) get their released source and metadata
+    back, outputs are cleared, and missing test cells are added at the end."""
+    from nbformat.v4 import new_code_cell
+
+    theirs = {cells.grade_id(c): c for c in release.cells
+              if cells.grade_id(c) and cells.classify(c) is not cells.Kind.ANSWER}
+    present = set()
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs, cell.execution_count = [], None
+        name = cells.grade_id(cell)
+        if name in theirs:
+            present.add(name)
+            locked = theirs[name].metadata["nbgrader"]
+            if locked.get("locked") and not locked.get("solution"):     # given code, tests, text
+                cell.source = theirs[name].source
+                cell.cell_type = theirs[name].cell_type
+            cell.metadata["nbgrader"] = copy.deepcopy(theirs[name].metadata["nbgrader"])
+    for name, cell in theirs.items():
+        if name not in present and cells.classify(cell) is cells.Kind.VISIBLE_TEST:
+            added = new_code_cell(cell.source, metadata=copy.deepcopy(cell.metadata))
+            nb.cells.append(added)
+
+
+def _notebook_for(result: dict, summary: "BatchSummary", release):
+    """The student's notebook, read again with the same checks and checked to be the one graded;
+    for a submission that could not be graded, the release with a first cell saying why."""
+    import nbformat
+
+    from ..handin import read_hand_in
+
+    if result["status"] == "graded":
+        hand_in = read_hand_in(summary.submissions, result["student"], summary.course.assignment,
+                               summary.course.notebook)
+        if hand_in.digest != result.get("digest"):
+            raise RuntimeError(f"{hand_in.path} changed after it was graded; grade again")
+        nb = nbformat.reads(hand_in.data.decode("utf-8"), as_version=4)
+        restore_cells(nb, release)
+        return nb
+    nb = copy.deepcopy(release)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        "**initkit could not grade this submission**: "
+        + (result.get("error") or "unknown error").replace("\n", " ")))
+    return nb
+
+
+def write_autograded(summary: "BatchSummary", folder: Path) -> dict[str, str]:
+    """Write every student's autograded notebook (and timestamp.txt) under `folder`; returns
+    {student: problem} for those that could not be written. An unchanged one is left alone."""
+    import nbformat
+
+    course = summary.course
+    if not course.release_notebook.is_file():
+        raise FileNotFoundError(f"{course.release_notebook}: no release notebook, so no autograded "
+                                "notebooks (`initkit release` makes it)")
+    release = nbformat.read(str(course.release_notebook), as_version=4)
+    failed: dict[str, str] = {}
+    for result in summary.results:
+        target = folder / result["student"] / course.assignment / course.notebook
+        try:
+            if _unchanged(target, result):
+                continue
+            nb = annotate(_notebook_for(result, summary, release), result, course)
+            atomic_write(target, nbformat.writes(nb))
+            stamp = summary.timestamps.get(result["student"])
+            if stamp:
+                atomic_write(target.parent / "timestamp.txt", stamp + "\n")
+        except Exception as exc:  # noqa: BLE001 - one student's notebook never stops the others
+            failed[result["student"]] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def _unchanged(target: Path, result: dict) -> bool:
+    """The file there was written from this very result (same notebook, same score)."""
+    try:
+        mine = json.loads(target.read_text(encoding="utf-8"))["metadata"]["initkit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return mine == {"score": result["score"], "result": result_digest(result)}
