@@ -35,7 +35,10 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
     with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
+        previous = _previous_results(out)
         summary = grade_batch(course, out, **options)
+        if options.get("students") is not None:
+            _merge_regrade(summary, previous)
         reports_started = time.perf_counter()
         if autograded is None:
             own = options.get("submissions_dir") is None
@@ -45,6 +48,29 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
     summary.reports_seconds = time.perf_counter() - reports_started
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def _previous_results(out: Path) -> dict[str, dict]:
+    """The last run's rows in `out`, by student ({} if there was none)."""
+    import json
+
+    try:
+        rows = json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]
+        return {r["student"]: r for r in rows if isinstance(r, dict) and "student" in r}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _merge_regrade(summary: BatchSummary, previous: dict[str, dict]) -> None:
+    """A regrade of some students: the class's rows are the last run's with theirs replaced, and
+    the summary says whose score changed and by how much."""
+    regraded = {r["student"]: r for r in summary.results}
+    summary.only = set(regraded)
+    summary.changes = [(s, previous[s]["score"] if s in previous else None, r["score"])
+                       for s, r in sorted(regraded.items())
+                       if s not in previous or previous[s].get("score") != r["score"]]
+    merged = {**previous, **regraded}
+    summary.results = [merged[s] for s in sorted(merged)]
 
 
 def grade_one(course: Course, path: str | os.PathLike, *, timeout: float | None = None) -> dict:

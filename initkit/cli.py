@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=None, metavar="URL",
                    help="gradebook database URL (default: the course's gradebook.db)")
     p.add_argument("--no-gradebook", action="store_true", help="do not write nbgrader's gradebook")
+    p.add_argument("--student", action="append", default=None, metavar="NAME",
+                   help="regrade only this student (repeatable); the others keep the last run's "
+                   "rows, and the summary says whose score changed")
     _add_batch_options(p)
     p.set_defaults(func=_grade)
 
@@ -113,7 +116,8 @@ def _grade(args) -> int:
     gradebook = False if args.no_gradebook else args.db
     summary = grade(_course(args), args.out, gradebook=gradebook, workers=args.workers,
                     timeout=args.timeout, force=args.force, progress=not args.quiet,
-                    submissions_dir=args.submissions, wait=args.wait)
+                    submissions_dir=args.submissions, wait=args.wait,
+                    students=set(args.student) if args.student else None)
     print(format_summary(summary))
     return EXIT_WITH_ERRORS if summary.errors else 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -208,3 +209,34 @@ def test_course_defaults_to_the_current_folder(tmp_path, monkeypatch, fake_batch
     monkeypatch.chdir(tmp_path)
     assert cli.main(["grade", "--quiet", "--no-gradebook"]) == 2
     assert "not an nbgrader course directory" in capsys.readouterr().err
+
+
+def test_regrade_some_students(tmp_path, monkeypatch, fake_batch, capsys):
+    from fakes import calls
+
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    for s in ("ann", "bob", "cat"):
+        add(course, s, fake_submission(note=s))
+    out = tmp_path / "out"
+    common = [str(course), "--out", str(out), "--quiet", "--workers", "1"]
+    assert cli.main(["grade", *common]) == 0
+    ann_page = out / "feedback" / "ann" / ASSIGNMENT / "init_symmetry.html"
+    before = ann_page.stat().st_mtime_ns
+    add(course, "bob", fake_submission(fail=["cost"], note="bob fixed"))   # as if a test changed
+    add(course, "cat", fake_submission(fail=["update"], note="cat again"))
+    Path(tmp_path / "calls.log").unlink()
+    capsys.readouterr()
+    assert cli.main(["grade", *common, "--student", "bob"]) == 0
+    out_text = capsys.readouterr().out
+    assert calls(course) == ["bob"]                          # only bob was graded again
+    assert "regraded 1: bob 100 -> 95 (-5)" in out_text
+    rows = {r["student"]: r["score"] for r in csv.DictReader((out / "grades.csv").open())}
+    assert rows == {"ann": "100", "bob": "95", "cat": "100"}  # cat keeps the last run's row
+    assert ann_page.stat().st_mtime_ns == before               # nobody else's outputs rewritten
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        assert gb.find_submission(ASSIGNMENT, "bob").score == 95
+        assert gb.find_submission(ASSIGNMENT, "cat").score == 100
+    assert cli.main(["grade", *common, "--student", "nobody"]) == 2
+    assert "no submission of init_symmetry for nobody" in capsys.readouterr().err

@@ -69,6 +69,8 @@ class BatchSummary:
     reports_seconds: float = 0.0   # of elapsed: CSV, JSON, feedback pages and the gradebook
     timestamps: dict[str, str] = field(default_factory=dict)   # student -> timestamp.txt's time
     submissions: Path | None = None                            # the folder graded
+    only: set[str] | None = None      # a regrade of these students: the others' rows are the last run's
+    changes: list[tuple[str, float | None, float]] = field(default_factory=list)  # (student, before, now)
 
     @property
     def assignment(self) -> str:
@@ -204,7 +206,7 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
                 timeout: float | None = None, force: bool = False, progress: bool = True,
                 grade: Callable = default_grade, limits=None,
                 host_factory: Callable | None = sandbox_host,
-                watchdog: float | None = None) -> BatchSummary:
+                watchdog: float | None = None, students: set[str] | None = None) -> BatchSummary:
     """Grade every submission of the course's assignment; returns the summary (no reports).
 
     out_dir          where cache/ goes (default `<course>/grading-output`)
@@ -218,6 +220,7 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     host_factory     makes each worker's long-lived host from the limits (None: no host)
     watchdog         wall seconds after which a worker still grading one submission is killed
                      (default 1.5 x the limits' total_timeout + 30 s: a last resort)
+    students         grade only these (always afresh); the summary holds only their results
     """
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
@@ -234,27 +237,38 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     keys: dict[str, str] = {}
     timestamps: dict[str, str] = {}
     reused = 0
+    found: set[str] = set()
     for job in discover(root, course.assignment, course.notebook):
+        if students is not None and job.student not in students:
+            continue
+        found.add(job.student)
         if job.error is not None:
             results[job.student] = error_result(job.student, job.notebook, course.criteria, job.error)
             continue
         if job.timestamp:
             timestamps[job.student] = job.timestamp
         keys[job.student] = key = cache_key(job.student, job.notebook, job.hand_in.digest, autograder)
-        cached = None if force else cache.load(key)
+        cached = None if force or students is not None else cache.load(key)
         if cached is not None:
             results[job.student] = cached
             reused += 1
         else:
             todo.append(job)
+    missing = sorted(set(students or ()) - found)
+    if missing:
+        from ..course import CourseError
+
+        raise CourseError(f"{root}: no submission of {course.assignment} for "
+                          f"{', '.join(missing)} (no folder <student>/{course.assignment}/)")
     if todo and grade is default_grade:
         # Collected once here (before the progress bar: collection swaps sys.stderr for a moment),
         # inherited by the forked workers; a broken course fails here, before any worker starts.
         check_grading_setup(course)
     n_workers = min(workers or default_workers(), max(1, len(todo)))
     if progress:
-        print(f"{len(results) + len(todo)} submissions of {course.assignment} in {root}: {reused} unchanged "
-              f"(cached), {len(todo)} to grade with {n_workers} worker(s)", file=sys.stderr)
+        print(f"{len(results) + len(todo)} submissions of {course.assignment} in {root}: "
+              f"{reused} unchanged (cached), {len(todo)} to grade with {n_workers} worker(s)",
+              file=sys.stderr)
 
     bar = None
     if progress and todo:

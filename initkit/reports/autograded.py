@@ -126,9 +126,10 @@ def _notebook_for(result: dict, summary: "BatchSummary", release):
     return nb
 
 
-def write_autograded(summary: "BatchSummary", folder: Path) -> dict[str, str]:
-    """Write every student's autograded notebook (and timestamp.txt) under `folder`; returns
-    {student: problem} for those that could not be written. An unchanged one is left alone."""
+def write_autograded(summary: "BatchSummary", folder: Path, results: list[dict]) -> dict[str, str]:
+    """Write the autograded notebook (and timestamp.txt) of each of `results` under `folder`;
+    returns {student: problem} for those that could not be written. An unchanged one is left
+    alone."""
     import nbformat
 
     course = summary.course
@@ -137,7 +138,7 @@ def write_autograded(summary: "BatchSummary", folder: Path) -> dict[str, str]:
                                 "notebooks (`initkit release` makes it)")
     release = nbformat.read(str(course.release_notebook), as_version=4)
     failed: dict[str, str] = {}
-    for result in summary.results:
+    for result in results:
         target = folder / result["student"] / course.assignment / course.notebook
         try:
             if _unchanged(target, result):

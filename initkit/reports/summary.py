@@ -48,6 +48,11 @@ def format_summary(summary: "BatchSummary", max_rows: int = 40) -> str:
                  + (" (among the graded and errors above)" if summary.timeouts else ""))
     if mean_ is not None:
         lines.append(f"score (graded, of {num(summary.course.max_score)}): mean {mean_:.1f}   median {median_:.1f}")
+    if summary.only is not None:
+        lines.append(f"regraded {len(summary.only)}: " + (", ".join(
+            f"{s} {'new' if before is None else num(before)} -> {num(now)}"
+            + ("" if before is None else f" ({'+' if now > before else ''}{num(now - before)})")
+            for s, before, now in summary.changes) or "no score changed"))
     failed = summary.most_failed()
     if failed:
         lines.append("most often failed: " + ", ".join(f"{n} ({k})" for n, k in failed))

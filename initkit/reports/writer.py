@@ -33,7 +33,7 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
     course, out = summary.course, summary.out_dir
     files: dict[str, str] = {}
     failed: dict[str, str] = {}
-    for r in summary.results:
+    for r in _own(summary):
         problem = _write_feedback(summary, r)
         if problem:
             failed[r["student"]] = f"could not write the feedback page: {problem}"
@@ -42,7 +42,7 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
         from .autograded import write_autograded
 
         try:
-            for student, problem in write_autograded(summary, autograded).items():
+            for student, problem in write_autograded(summary, autograded, _own(summary)).items():
                 failed.setdefault(student, f"could not write the autograded notebook: {problem}")
             files["autograded"] = str(autograded)
         except FileNotFoundError as exc:      # a course without a release: nothing to build on
@@ -52,7 +52,7 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
         from .gradebook import GradebookError, write_gradebook
 
         try:
-            written = write_gradebook(summary.results, course,
+            written = write_gradebook(_own(summary), course,
                                       db_url=gradebook if isinstance(gradebook, str) else None,
                                       timestamps=summary.timestamps)
         except GradebookError as exc:      # the database itself: everything else is still written
@@ -79,6 +79,13 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
         raise GradebookError(f"{unwritable} (grades.csv, grades.json and the feedback pages in "
                              f"{out} are written)") from unwritable
     return files
+
+
+def _own(summary: "BatchSummary") -> list[dict]:
+    """The rows whose per-student outputs this run writes: all, or the regraded students'."""
+    if summary.only is None:
+        return summary.results
+    return [r for r in summary.results if r["student"] in summary.only]
 
 
 def _previous_submissions(path: Path) -> list | None:
