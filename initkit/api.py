@@ -73,6 +73,44 @@ def _merge_regrade(summary: BatchSummary, previous: dict[str, dict]) -> None:
     summary.results = [merged[s] for s in sorted(merged)]
 
 
+def feedback(course: Course, out_dir: str | os.PathLike | None = None, *,
+             gradebook: str | None = None) -> dict[str, str]:
+    """Write every student's feedback page again, now with what was graded by hand in formgrader
+    (written answers, comments, late penalty, the total out of the full points), from the last
+    run's results in `out_dir` and the gradebook. Returns {student: page path}."""
+    import json
+
+    from .files import atomic_write
+    from .grading.cache import ResultCache
+    from .reports.feedback import feedback_html, feedback_path
+    from .reports.manual import manual_grades
+
+    out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
+    rows = _previous_results(out)
+    if not rows:
+        from .course import CourseError
+
+        raise CourseError(f"{out / 'grades.json'}: no results to write feedback from (run initkit grade)")
+    full = {}                   # the cached results hold the student's code; grades.json does not
+    for path in sorted(ResultCache(out).folder.glob("*.json")):
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        row = rows.get(cached.get("student"))
+        if row is not None and cached.get("digest") == row.get("digest"):
+            full[row["student"]] = cached
+    by_hand = manual_grades(course, gradebook)
+    pages = {}
+    for student, row in sorted(rows.items()):
+        result = {**row, "student_code": (full.get(student) or {}).get("student_code") or []}
+        page = feedback_path(out, result, course.assignment)
+        atomic_write(page, feedback_html(result, [tuple(c) for c in result["student_code"]], course,
+                                         by_hand.get(student)))
+        pages[student] = str(page)
+    return pages
+
+
 def grade_one(course: Course, path: str | os.PathLike, *, timeout: float | None = None) -> dict:
     """Grade one notebook in a sandbox of its own; returns its result."""
     from .grading.batch import check_grading_setup

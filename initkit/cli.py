@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from .course import CourseError
 from .lock import RunLocked
@@ -83,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_course_options(p)
     p.set_defaults(func=_release)
 
+    p = sub.add_parser("feedback", help="write the feedback pages again with the grades and "
+                       "comments given by hand in formgrader")
+    _add_course_options(p)
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="the output folder of `initkit grade` (default: COURSE_DIR/grading-output)")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="gradebook database URL (default: the course's gradebook.db)")
+    p.set_defaults(func=_feedback)
+
     p = sub.add_parser("grade-one", help="grade one notebook and print a readable report")
     p.add_argument("path", metavar="PATH.ipynb")
     p.add_argument("--course", dest="course_dir", default=None, metavar="COURSE_DIR",
@@ -131,6 +141,15 @@ def _demo(args) -> int:
     print(format_summary(summary))
     print()
     print(feedback_hint(summary))
+    return 0
+
+
+def _feedback(args) -> int:
+    from .api import feedback
+
+    pages = feedback(_course(args), args.out, gradebook=args.db)
+    print(f"{len(pages)} feedback pages written, with the grades given by hand: "
+          f"{Path(next(iter(pages.values()))).parent.parent.parent if pages else '-'}")
     return 0
 
 

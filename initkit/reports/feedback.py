@@ -136,12 +136,26 @@ def _environment() -> "jinja2.Environment":
                               lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def feedback_html(result: dict, code_cells: list[tuple[int, str]], course: "Course") -> str:
+def feedback_html(result: dict, code_cells: list[tuple[int, str]], course: "Course",
+                  manual: dict | None = None) -> str:
     """A self-contained page (inline CSS, no external assets) a student can read on a phone.
 
     code_cells  (index in the notebook, source) of the student's own code cells
+    manual      what was graded by hand (reports.manual.manual_grades' entry for the student):
+                the written answers' scores and comments and the total; None: not yet
     """
-    return _environment().get_template("feedback.html.j2").render(page_data(result, code_cells, course))
+    data = page_data(result, code_cells, course)
+    data["manual"] = _manual(manual) if manual else None
+    return _environment().get_template("feedback.html.j2").render(data)
+
+
+def _manual(manual: dict) -> dict:
+    answers = [{"name": str(a["name"]), "comment": _student_text(str(a.get("comment") or "")),
+                "score": "not graded yet" if a["score"] is None else num(a["score"]),
+                "max_score": num(a["max_score"])} for a in manual.get("answers") or []]
+    return {"answers": answers, "total": num(manual["total"]), "max_total": num(manual["max_total"]),
+            "late_penalty": num(manual["late_penalty"]) if manual.get("late_penalty") else None,
+            "complete": all(a["score"] is not None for a in manual.get("answers") or [])}
 
 
 def feedback_path(out_dir: Path, result: dict, assignment: str) -> Path:

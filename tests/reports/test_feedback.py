@@ -208,3 +208,17 @@ def test_feedback_path_unchanged(tmp_path):
     result = {"student": "alice", "notebook": "/x/submitted/alice/init_symmetry/mine.ipynb"}
     assert feedback_path(tmp_path, result, "init_symmetry") == \
         tmp_path / "feedback" / "alice" / "init_symmetry" / "mine.html"
+
+
+def test_manual_grades_and_comments_join_the_page():
+    result, code = RESULTS["partial"]
+    manual = {"answers": [{"name": "written_constant", "score": 4.0, "max_score": 5.0,
+                           "comment": "Good, but <b>why</b> ln 2?"},
+                          {"name": "written_depth", "score": None, "max_score": 5.0, "comment": ""}],
+              "late_penalty": 1.0, "total": 61.214, "max_total": 110.0}
+    page = feedback_html(result, code, course(), manual)
+    assert "Total <span class=\"score\">61.214 / 110</span>" in page
+    assert "late penalty −1" in page and "some written answers are not graded yet" in page
+    assert "Good, but &lt;b&gt;why&lt;/b&gt; ln 2?" in page
+    assert "written_depth</h3><span class=\"pts\">not graded yet / 5</span>" in page
+    assert "(auto-graded part 58.214 / 100" in page

@@ -261,3 +261,27 @@ def test_an_unusable_gradebook_still_leaves_every_other_output(tmp_path, monkeyp
         run(course, gradebook=f"sqlite:///{tmp_path / 'not-a-db'}")
     assert (course / "out" / "grades.csv").is_file()
     assert (course / "out" / "feedback" / "ann" / ASSIGNMENT / "init_symmetry.html").is_file()
+
+
+def test_feedback_again_with_what_was_graded_by_hand(graded, capsys):
+    """After manual grading in formgrader, `initkit feedback` writes every page again with the
+    written answers' scores and comments and the total out of all points."""
+    from nbgrader.api import Gradebook
+
+    from initkit import cli
+
+    course, _ = graded
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
+        gb.find_grade("written_constant", "init_symmetry", ASSIGNMENT, "bob").manual_score = 4.0
+        gb.find_comment("written_constant", "init_symmetry", ASSIGNMENT, "bob").manual_comment = \
+            "Right idea; say <why> the gradients match."
+        gb.db.commit()
+    assert cli.main(["feedback", str(course), "--out", str(course / "out")]) == 0
+    assert "4 feedback pages written" in capsys.readouterr().out
+    fb = course / "out" / "feedback"
+    page = (fb / "bob" / ASSIGNMENT / "init_symmetry.html").read_text()
+    assert 'Total <span class="score">89 / 105</span>' in page          # 85 + 4, of 100 + 5
+    assert "Right idea; say &lt;why&gt; the gradients match." in page
+    assert "# my answer" in page                                         # the code is still there
+    alice = (fb / "alice" / ASSIGNMENT / "init_symmetry.html").read_text()
+    assert "some written answers are not graded yet" in alice
