@@ -4,6 +4,7 @@ os.replace. Used by the result cache and every report."""
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -11,7 +12,8 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     """Write via a temp file in the same folder and os.replace: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A short temp name: the target's own name may already be close to the 255-byte limit.
+    tmp = path.with_name(f".initkit-{os.getpid()}-{secrets.token_hex(4)}.tmp")
     # Text is UTF-8; a lone surrogate (a student's string can hold one) is written escaped.
     text = {} if isinstance(data, bytes) else {"encoding": "utf-8", "errors": "backslashreplace"}
     try:

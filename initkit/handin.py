@@ -48,23 +48,30 @@ class HandIn:
         return hashlib.sha256(self.data).hexdigest()
 
 
+def printable_id(name: str) -> str:
+    """A file or folder name as text: bytes that are not UTF-8 (os.listdir keeps them as
+    surrogates, which no CSV, JSON or database can store) are shown as backslash escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def pick_notebook(names: list[str], expected: str, where: str) -> tuple[str, str | None]:
     """(the file name to grade, a note for the student or None) among a folder's entry names.
     Raises SubmissionError naming the files found when the rule picks none."""
     visible = sorted(n for n in names if not n.startswith("."))
     notebooks = [n for n in visible if n.lower().endswith(SUFFIX)]
+    shown = printable_id
     if expected in notebooks:
         others = [n for n in notebooks if n != expected]
-        note = (f"Graded {expected}; also in your folder and not graded: {', '.join(others)}."
-                if others else None)
+        note = (f"Graded {expected}; also in your folder and not graded: "
+                f"{', '.join(map(shown, others))}." if others else None)
         return expected, note
     if len(notebooks) == 1:
-        return notebooks[0], (f"Graded {notebooks[0]}: it is the only notebook in your folder "
-                              f"(the assignment's notebook is named {expected}).")
+        return notebooks[0], (f"Graded {shown(notebooks[0])}: it is the only notebook in your "
+                              f"folder (the assignment's notebook is named {expected}).")
     if not notebooks:
-        found = f" (found: {_list(visible)})" if visible else " (the folder is empty)"
+        found = f" (found: {_list([shown(n) for n in visible])})" if visible else " (the folder is empty)"
         raise SubmissionError(where, f"no notebook (.ipynb) in the submission folder{found}")
-    raise SubmissionError(where, f"{len(notebooks)} notebooks ({_list(notebooks)}) and none named "
+    raise SubmissionError(where, f"{len(notebooks)} notebooks ({_list([shown(n) for n in notebooks])}) and none named "
                                  f"{expected}: rename the one to grade to {expected}")
 
 
@@ -155,7 +162,8 @@ def read_hand_in(root: Path, student: str, assignment: str, expected: str,
     finally:
         for fd in reversed(fds):
             os.close(fd)
-    return HandIn(display or student, name, data, note, stamp, str(folder / name))
+    return HandIn(display or student, printable_id(name), data, note, stamp,
+                  str(folder / printable_id(name)))
 
 
 def read_notebook_file(path: str | os.PathLike, student: str) -> HandIn:

@@ -85,6 +85,8 @@ def parse_cells(data: bytes, where) -> list[dict]:
                                      f"{exc.msg}); the notebook may be truncated or corrupted") from None
     except RecursionError:
         raise SubmissionError(where, f"not a notebook (JSON nested more than {MAX_JSON_DEPTH} deep)") from None
+    except ValueError as exc:   # e.g. an integer of more than 4300 digits (int_max_str_digits)
+        raise SubmissionError(where, f"not a notebook ({exc})") from None
     if _depth_exceeds(parsed, MAX_JSON_DEPTH):
         raise SubmissionError(where, f"not a notebook (JSON nested more than {MAX_JSON_DEPTH} deep)")
     return _validate(where, parsed)["cells"]
@@ -120,6 +122,8 @@ def _validate(path, data) -> dict:
     if major != 4:
         raise SubmissionError(path, f"unsupported notebook format version {major} (expected 4): "
                                     "open and save it with a current Jupyter")
+    if not isinstance(data.get("metadata", {}), dict):
+        raise SubmissionError(path, "not a Jupyter notebook (its 'metadata' is not an object)")
     cells = data.get("cells")
     if not isinstance(cells, list):
         raise SubmissionError(path, "not a Jupyter notebook ('cells' is missing or not a list)")

@@ -21,7 +21,7 @@ from pathlib import Path
 from statistics import mean, median
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..handin import HandIn, read_hand_in
+from ..handin import HandIn, printable_id, read_hand_in
 from ..submission import SubmissionError
 from .cache import ResultCache, cache_key, fingerprint
 from .pool import run_pool, sandbox_host
@@ -124,11 +124,25 @@ def discover(root: str | os.PathLike, assignment: str, notebook: str) -> Iterato
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"submissions folder not found: {root}")
+    taken: set[str] = set()
     for name in sorted(os.listdir(root)):
         # Only looks (lstat, isdir): nothing is opened here; read_hand_in opens without following.
         if name.startswith(".") or not os.path.isdir(root / name / assignment):
             continue
-        yield _job(root, name, assignment, notebook)
+        job = _job(root, name, assignment, notebook)
+        if job.student in taken:     # b"caf\xe9" (not UTF-8) beside a folder named "caf\\xe9"
+            job = Job(_unique(job.student, taken), job.notebook, job.shown,
+                      error=f"{root / job.student}: two folders have this name once shown as text "
+                            "(one of them is not valid UTF-8); rename one of them")
+        taken.add(job.student)
+        yield job
+
+
+def _unique(student: str, taken: set[str]) -> str:
+    n = 2
+    while f"{student} ({n})" in taken:
+        n += 1
+    return f"{student} ({n})"
 
 
 def _job(root: Path, name: str, assignment: str, notebook: str) -> Job:
@@ -145,20 +159,18 @@ def _job(root: Path, name: str, assignment: str, notebook: str) -> Job:
     return Job(student, hand_in.name, str(folder / hand_in.name), hand_in)
 
 
-def printable_id(name: str) -> str:
-    """A folder name as text: bytes that are not UTF-8 (os.listdir keeps them as surrogates,
-    which no CSV, JSON or database can store) are shown as backslash escapes."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
-
-
 def check_timestamp(text: str | None, folder: Path) -> None:
     """A SubmissionError naming timestamp.txt if `text` is not a date and time nbgrader can read."""
     from dateutil.parser import parse
 
     if text is None:
         return
+    from datetime import timezone
+
     try:
-        parse(text)
+        when = parse(text)
+        if when.tzinfo is not None:     # as nbgrader's parse_utc, which the gradebook uses
+            when.astimezone(timezone.utc)
     except (ValueError, OverflowError) as exc:
         raise SubmissionError(folder / "timestamp.txt",
                               f"{text[:60]!r} is not a date and time ({exc})") from None

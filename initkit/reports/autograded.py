@@ -65,7 +65,8 @@ def annotate(nb, result: dict, course: "Course"):
             new_output("stream", name="stdout", text=criterion_text(result, name)),
             new_output("execute_result", data={"text/plain": repr(score)}, execution_count=None),
         ]
-    nb.metadata["initkit"] = {"score": result["score"], "result": result_digest(result)}
+    nb.setdefault("metadata", {})["initkit"] = {"score": result["score"],
+                                                "result": result_digest(result)}
     return nb
 
 

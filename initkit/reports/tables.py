@@ -18,7 +18,8 @@ def num(x: float) -> str:
 
 def grades_csv(results: list[dict], criteria: Mapping[str, float]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # "\r\n" (RFC 4180): a field holding a bare "\r" (a student folder's name can) is then quoted.
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(["student", "score", "max_score", "status", *criteria])
     for r in results:
         writer.writerow([r["student"], num(r["score"]), num(r["max_score"]), r["status"],
