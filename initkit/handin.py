@@ -29,6 +29,7 @@ SUFFIX = ".ipynb"
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 TIMESTAMP = "timestamp.txt"     # what `nbgrader collect` and `submit` leave beside the notebook
+SECRET = "submission_secret.txt"  # nbgrader's key for handing feedback back through the exchange
 MAX_TIMESTAMP_BYTES = 1024
 
 
@@ -42,6 +43,7 @@ class HandIn:
     note: str | None = None       # shown in the feedback, e.g. which file was graded and why
     timestamp: str | None = None  # the text of timestamp.txt, if the folder has one
     path: str = ""                # where it was read from, to name it in messages
+    secret: str | None = None     # submission_secret.txt, if the folder has one
 
     @property
     def digest(self) -> str:
@@ -124,19 +126,21 @@ def read_regular_file(fd: int, shown: Path, limit: int = MAX_NOTEBOOK_BYTES) -> 
     return b"".join(chunks)
 
 
-def _timestamp(folder_fd: int, names: list[str], folder: Path) -> str | None:
-    """timestamp.txt's text (None without one), read with the notebook's guards."""
-    if TIMESTAMP not in names:
+def _small_text(folder_fd: int, names: list[str], folder: Path, name: str,
+                strip: bool = True) -> str | None:
+    """A small text file beside the notebook (None without one), read with the notebook's guards."""
+    if name not in names:
         return None
-    fd = _open(TIMESTAMP, _FILE_FLAGS, folder_fd, folder / TIMESTAMP)
+    fd = _open(name, _FILE_FLAGS, folder_fd, folder / name)
     try:
-        raw = read_regular_file(fd, folder / TIMESTAMP, MAX_TIMESTAMP_BYTES)
+        raw = read_regular_file(fd, folder / name, MAX_TIMESTAMP_BYTES)
     finally:
         os.close(fd)
     try:
-        return raw.decode("utf-8").strip() or None
+        text = raw.decode("utf-8")
+        return (text.strip() if strip else text) or None
     except UnicodeDecodeError:
-        raise SubmissionError(folder / TIMESTAMP, "is not UTF-8 text") from None
+        raise SubmissionError(folder / name, "is not UTF-8 text") from None
 
 
 def read_hand_in(root: Path, student: str, assignment: str, expected: str,
@@ -156,14 +160,15 @@ def read_hand_in(root: Path, student: str, assignment: str, expected: str,
         except OSError as exc:
             raise SubmissionError(folder, f"cannot list the folder ({exc.strerror or exc})") from None
         name, note = pick_notebook(names, expected, str(folder))
-        stamp = _timestamp(fds[-1], names, folder)
+        stamp = _small_text(fds[-1], names, folder, TIMESTAMP)
+        secret = _small_text(fds[-1], names, folder, SECRET, strip=False)   # copied byte for byte
         fds.append(_open(name, _FILE_FLAGS, fds[-1], folder / name))
         data = read_regular_file(fds[-1], folder / name)
     finally:
         for fd in reversed(fds):
             os.close(fd)
     return HandIn(display or student, printable_id(name), data, note, stamp,
-                  str(folder / printable_id(name)))
+                  str(folder / printable_id(name)), secret)
 
 
 def read_notebook_file(path: str | os.PathLike, student: str) -> HandIn:

@@ -106,11 +106,13 @@ def restore_cells(nb, release) -> None:
 
 
 def _notebook_for(result: dict, summary: "BatchSummary", release):
-    """The student's notebook, read again with the same checks and checked to be the one graded;
-    for a submission that could not be graded, the release with a first cell saying why."""
+    """(the student's notebook, read again with the same checks and checked to be the one graded,
+    and its submission_secret.txt); for a submission that could not be graded, the release with a
+    first cell saying why (students see it: no grader paths)."""
     import nbformat
 
     from ..handin import read_hand_in
+    from .feedback import strip_paths
 
     if result["status"] == "graded":
         hand_in = read_hand_in(summary.submissions, result["student"], summary.course.assignment,
@@ -121,12 +123,12 @@ def _notebook_for(result: dict, summary: "BatchSummary", release):
         # again (nbformat's reader and writer validate: 20 ms a notebook, 20 s for a class).
         nb = nbformat.from_dict(json.loads(hand_in.data))
         restore_cells(nb, release)
-        return nb
+        return nb, hand_in.secret
     nb = copy.deepcopy(release)
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(
         "**initkit could not grade this submission**: "
-        + (result.get("error") or "unknown error").replace("\n", " ")))
-    return nb
+        + strip_paths(result.get("error") or "unknown error").replace("\n", " ")))
+    return nb, None
 
 
 def write_autograded(summary: "BatchSummary", folder: Path, results: list[dict]) -> dict[str, str]:
@@ -146,11 +148,15 @@ def write_autograded(summary: "BatchSummary", folder: Path, results: list[dict])
         try:
             if _unchanged(target, result):
                 continue
-            nb = annotate(_notebook_for(result, summary, release), result, course)
-            atomic_write(target, json.dumps(nb, ensure_ascii=False) + "\n")
+            nb, secret = _notebook_for(result, summary, release)
+            atomic_write(target, json.dumps(annotate(nb, result, course), ensure_ascii=False) + "\n")
+            # As `nbgrader autograde`: the files beside the notebook come along (release_feedback
+            # needs the secret to hand the feedback back through the exchange).
             stamp = summary.timestamps.get(result["student"])
             if stamp:
                 atomic_write(target.parent / "timestamp.txt", stamp + "\n")
+            if secret:
+                atomic_write(target.parent / "submission_secret.txt", secret)
         except Exception as exc:  # noqa: BLE001 - one student's notebook never stops the others
             failed[result["student"]] = f"{type(exc).__name__}: {exc}"
     return failed
