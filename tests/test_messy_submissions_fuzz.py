@@ -865,7 +865,7 @@ def test_harmless_junk_is_graded_like_the_clean_notebook(env):
 
 
 @pytest.mark.slow
-@fuzz(200)
+@fuzz(100)
 @given(batch=batches(st.one_of(broken_notebooks(), not_notebooks(), several_notebooks(),
                                correct_cases()), most=6), gradebook=st.booleans())
 def test_everything_mixed_many_examples(env, batch, gradebook):
