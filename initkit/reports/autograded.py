@@ -50,8 +50,9 @@ def criterion_text(result: dict, name: str) -> str:
 
 
 def annotate(nb, result: dict, course: "Course"):
-    """Put the result into `nb`'s autograded test cells (an nbformat NotebookNode), in place."""
-    from nbformat.v4 import new_output
+    """Put the result into `nb`'s autograded test cells (an nbformat NotebookNode), in place.
+    The outputs are built directly: nbformat's new_output validates each one (2 s a class)."""
+    from nbformat import NotebookNode
 
     for cell in nb.cells:
         if cells.classify(cell) is not cells.Kind.VISIBLE_TEST:
@@ -62,8 +63,9 @@ def annotate(nb, result: dict, course: "Course"):
         score = float(result["criteria"][name]["score"])
         cell.execution_count = None
         cell.outputs = [
-            new_output("stream", name="stdout", text=criterion_text(result, name)),
-            new_output("execute_result", data={"text/plain": repr(score)}, execution_count=None),
+            NotebookNode(output_type="stream", name="stdout", text=criterion_text(result, name)),
+            NotebookNode(output_type="execute_result", data=NotebookNode({"text/plain": repr(score)}),
+                         metadata=NotebookNode(), execution_count=None),
         ]
     nb.setdefault("metadata", {})["initkit"] = {"score": result["score"],
                                                 "result": result_digest(result)}
