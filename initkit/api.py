@@ -52,13 +52,9 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
 
 def _previous_results(out: Path) -> dict[str, dict]:
     """The last run's rows in `out`, by student ({} if there was none)."""
-    import json
+    from .reports.tables import read_grades_json
 
-    try:
-        rows = json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]
-        return {r["student"]: r for r in rows if isinstance(r, dict) and "student" in r}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+    return {r["student"]: r for r in read_grades_json(out / "grades.json") or []}
 
 
 def _merge_regrade(summary: BatchSummary, previous: dict[str, dict]) -> None:

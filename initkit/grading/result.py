@@ -79,6 +79,17 @@ def as_error(result: dict, criteria: Mapping[str, float], reason: str) -> dict:
     return row
 
 
+def distinct_failures(tests: list[dict], clean=str) -> list[tuple[str, str, int]]:
+    """(outcome, message, how often) of each distinct failure among `tests`, in order of first
+    appearance; `clean(message)` first (a function that timed out fails all its tests alike)."""
+    counts: dict[tuple[str, str], int] = {}
+    for t in tests:
+        if t.get("outcome") != "passed":
+            key = (str(t.get("outcome")), clean(str(t.get("message") or "no message")))
+            counts[key] = counts.get(key, 0) + 1
+    return [(outcome, message, n) for (outcome, message), n in counts.items()]
+
+
 def timed_out(result: dict) -> bool:
     """True if any part of the submission hit a time limit."""
     if any(t.get("outcome") == "timeout" for t in result.get("tests", [])):

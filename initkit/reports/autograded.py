@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .. import cells
 from ..files import atomic_write
+from ..grading.result import distinct_failures
 from .tables import num
 
 if TYPE_CHECKING:
@@ -31,19 +32,18 @@ MAX_MESSAGE_CHARS = 2000
 
 def criterion_text(result: dict, name: str) -> str:
     """What a criterion's test cell says: points, then each distinct failure once, with a count."""
+    from .feedback import strip_paths      # students read this (nbgrader's feedback): no grader paths
+
     c = result["criteria"][name]
     head = f"initkit: {num(c['score'])} / {num(c['max_score'])} points for {name}"
     if result["status"] != "graded":
-        return f"{head}: the notebook could not be graded: {result.get('error') or 'unknown error'}\n"
+        return (f"{head}: the notebook could not be graded: "
+                f"{strip_paths(result.get('error') or 'unknown error')}\n")
     tests = [t for t in result.get("tests") or [] if t.get("criterion") == name]
     passed = sum(t.get("outcome") == "passed" for t in tests)
     lines = [f"{head} ({passed} of {len(tests)} checks passed)"]
-    seen: dict[tuple[str, str], int] = {}
-    for t in tests:
-        if t.get("outcome") != "passed":
-            key = (str(t.get("outcome")), str(t.get("message") or "no message")[:MAX_MESSAGE_CHARS])
-            seen[key] = seen.get(key, 0) + 1
-    for (outcome, message), count in seen.items():
+    for outcome, message, count in distinct_failures(
+            tests, lambda m: strip_paths(m[:MAX_MESSAGE_CHARS])):
         times = f" (x{count})" if count > 1 else ""
         lines.append(f"- {outcome}{times}: " + message.replace("\n", "\n    "))
     return "\n".join(lines) + "\n"

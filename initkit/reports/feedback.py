@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cells import defined_functions
+from ..grading.result import distinct_failures
 from .tables import num
 
 if TYPE_CHECKING:
@@ -61,12 +62,8 @@ def _cell_error(ce: dict, sources: dict[int, str]) -> dict:
 
 def _failures(tests: list[dict]) -> list[dict]:
     """Identical (outcome, message) pairs once, with how often, in order of first appearance."""
-    groups: dict[tuple[str, str], int] = {}
-    for t in tests:
-        key = (str(t.get("outcome")), _student_text(t.get("message") or "no message"))
-        groups[key] = groups.get(key, 0) + 1
     out = []
-    for (outcome, message), count in groups.items():
+    for outcome, message, count in distinct_failures(tests, _student_text):
         summary, _, detail = message.partition("\n")   # a traceback goes below its first line
         out.append({"outcome": outcome, "count": count, "summary": summary, "detail": detail})
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Mapping
 
 from ..files import json_default
@@ -25,6 +26,15 @@ def grades_csv(results: list[dict], criteria: Mapping[str, float]) -> str:
         writer.writerow([r["student"], num(r["score"]), num(r["max_score"]), r["status"],
                          *(num(r["criteria"][name]["score"]) for name in criteria)])
     return buf.getvalue()
+
+
+def read_grades_json(path) -> list[dict] | None:
+    """The results in a grades.json (None if there is none or it cannot be read)."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8")).get("submissions")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [r for r in rows if isinstance(r, dict) and "student" in r] if isinstance(rows, list) else None
 
 
 def grades_json(results: list[dict], assignment: str, max_score: float) -> str:

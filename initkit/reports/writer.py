@@ -8,14 +8,13 @@ gets all of their outputs. The tables are written last, so they show those error
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..files import atomic_write
 from ..grading.result import as_error
 from .feedback import feedback_html, feedback_path
-from .tables import grades_csv, grades_json
+from .tables import grades_csv, grades_json, read_grades_json
 
 if TYPE_CHECKING:
     from ..grading.batch import BatchSummary
@@ -69,7 +68,7 @@ def write_reports(summary: "BatchSummary", *, gradebook: str | bool | None = Non
                 _write_feedback(summary, r)     # the page says why; best effort
     atomic_write(out / "grades.csv", grades_csv(summary.results, course.criteria))
     files["grades.csv"] = str(out / "grades.csv")
-    previous = _previous_submissions(out / "grades.json")     # before it is overwritten
+    previous = read_grades_json(out / "grades.json")     # before it is overwritten
     atomic_write(out / "grades.json", grades_json(summary.results, course.assignment, course.max_score))
     files["grades.json"] = str(out / "grades.json")
     from .instructor import write_instructor_report
@@ -86,15 +85,6 @@ def _own(summary: "BatchSummary") -> list[dict]:
     if summary.only is None:
         return summary.results
     return [r for r in summary.results if r["student"] in summary.only]
-
-
-def _previous_submissions(path: Path) -> list | None:
-    """The results of the last run in this folder, to say who changed (None: first run)."""
-    try:
-        submissions = json.loads(path.read_text(encoding="utf-8")).get("submissions")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return submissions if isinstance(submissions, list) else None
 
 
 def _write_feedback(summary: "BatchSummary", result: dict) -> str | None:
