@@ -21,7 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -52,7 +52,6 @@ class Lifecycle:
     homes: dict[str, Path]                      # each student's home folder
     results: dict[str, dict]                    # initkit's result per student (grades.json)
     first_release: subprocess.CompletedProcess  # release_feedback right after generate_feedback
-    workaround: list[str] = field(default_factory=list)   # what had to be done by hand first
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -119,18 +118,6 @@ def lifecycle(tmp_path_factory) -> Lifecycle:
     _run(["nbgrader", "generate_feedback", ASSIGNMENT], root, env)
     first = _run(["nbgrader", "release_feedback", ASSIGNMENT, *exchange], root, env, check=False)
     life = Lifecycle(root, homes, results, first)
-    if first.returncode != 0:
-        # nbgrader autograde copies every other file of submitted/<student>/<assignment>/ into
-        # autograded/; initkit copies timestamp.txt only, and release_feedback needs the
-        # submission's secret. The workaround docs/formgrader.md gives, then feedback again.
-        for student in NOTEBOOKS:
-            secret = root / "submitted" / student / ASSIGNMENT / "submission_secret.txt"
-            target = root / "autograded" / student / ASSIGNMENT / secret.name
-            if secret.is_file() and not target.exists():
-                shutil.copy(secret, target)
-                life.workaround.append(f"copied {secret.relative_to(root)} to autograded/")
-        _run(["nbgrader", "generate_feedback", ASSIGNMENT, "--force"], root, env)
-        _run(["nbgrader", "release_feedback", ASSIGNMENT, *exchange], root, env)
     _each_student(lambda student: as_student(student, "fetch_feedback", ASSIGNMENT))
     return life
 
@@ -217,7 +204,6 @@ def test_he_variance_feedback_names_the_formula(lifecycle):
 
 def test_release_feedback_works_straight_after_initkit_grade(lifecycle):
     assert lifecycle.first_release.returncode == 0, lifecycle.first_release.stderr[-2000:]
-    assert not lifecycle.workaround
 
 
 @pytest.mark.parametrize("student", [ME, OTHER])
