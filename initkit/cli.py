@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", action="append", default=None, metavar="NAME",
                    help="regrade only this student (repeatable); the others keep the last run's "
                    "rows, and the summary says whose score changed")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on the dask.distributed cluster whose scheduler is at ADDRESS "
+                   "(e.g. tcp://10.0.0.5:8786; needs initkit[dask] here and on the workers)")
     _add_batch_options(p)
     p.set_defaults(func=_grade)
 
@@ -103,6 +106,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
                    help="wall seconds allowed for the submission")
     p.set_defaults(func=_grade_one)
+
+    p = sub.add_parser("gradescope", help="build a Gradescope autograder (zip) for an assignment")
+    _add_course_options(p)
+    p.add_argument("-o", "--out", default=None, metavar="ZIP",
+                   help="the zip to write (default: autograder-ASSIGNMENT.zip)")
+    p.add_argument("--visibility", default="visible",
+                   choices=("visible", "hidden", "after_due_date", "after_published"),
+                   help="when students see their results (default: visible)")
+    p.add_argument("--late-policy", default=None, metavar="SPEC",
+                   help="e.g. 10/day, 2/hour,max=50 or 10/day,grace=15 (default: none)")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+                   help="wall seconds allowed per submission (default: initkit grade's limits)")
+    p.add_argument("--require-bubblewrap", action="store_true",
+                   help="where bubblewrap cannot start, give score 0 and say so instead of "
+                   "grading with the container as the only boundary")
+    p.add_argument("--python", default="3.11", metavar="X.Y",
+                   help="the Python version setup.sh installs (default: 3.11)")
+    p.set_defaults(func=_gradescope)
+
+    p = sub.add_parser("export", help="export the gradebook's totals for another system")
+    formats = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    p = formats.add_parser("canvas", help="fill the assignment's column of a Canvas gradebook "
+                           "export with the gradebook's totals, for Canvas's Grades > Import")
+    _add_course_options(p)
+    p.add_argument("--roster", required=True, metavar="FILE",
+                   help="Canvas's gradebook export (Grades > Export > Export Entire Gradebook)")
+    p.add_argument("-o", "--out", required=True, metavar="FILE", help="the file to import")
+    p.add_argument("--match-column", default="SIS Login ID", metavar="TITLE",
+                   help="the Canvas column holding the nbgrader student id (default: SIS Login ID)")
+    p.add_argument("--column", default=None, metavar="TITLE", help="the assignment's Canvas "
+                   "column (default: the one titled ASSIGNMENT or 'ASSIGNMENT (<id>)')")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="gradebook database URL (default: the course's gradebook.db)")
+    p.set_defaults(func=_export_canvas)
     return parser
 
 
@@ -126,7 +163,7 @@ def _grade(args) -> int:
     gradebook = False if args.no_gradebook else args.db
     summary = grade(_course(args), args.out, gradebook=gradebook, workers=args.workers,
                     timeout=args.timeout, force=args.force, progress=not args.quiet,
-                    submissions_dir=args.submissions, wait=args.wait,
+                    submissions_dir=args.submissions, wait=args.wait, scheduler=args.scheduler,
                     students=set(args.student) if args.student else None)
     print(format_summary(summary))
     return EXIT_WITH_ERRORS if summary.errors else 0
@@ -160,6 +197,18 @@ def _release(args) -> int:
     return 0
 
 
+def _export_canvas(args) -> int:
+    from .export.canvas import export_canvas, report
+
+    result = export_canvas(_course(args), args.roster, args.out, match_column=args.match_column,
+                           column=args.column, db_url=args.db)
+    out, err = report(result)
+    print("\n".join(out))
+    if err:
+        print("\n".join(err), file=sys.stderr)
+    return EXIT_WITH_ERRORS if result.unmatched else 0
+
+
 def _grade_one(args) -> int:
     if not os.path.exists(args.path):
         raise FileNotFoundError(f"{args.path}: no such file")
@@ -169,6 +218,16 @@ def _grade_one(args) -> int:
     result = grade_one(_course(args), args.path, timeout=args.timeout)
     print(json.dumps(result, indent=1) if args.json else format_result(result))
     return 0 if result["status"] == "graded" else 1
+
+
+def _gradescope(args) -> int:
+    from .gradescope.build import build_autograder, describe
+
+    print(describe(build_autograder(_course(args), args.out, visibility=args.visibility,
+                                    late_policy=args.late_policy, timeout=args.timeout,
+                                    require_bubblewrap=args.require_bubblewrap,
+                                    python=args.python)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

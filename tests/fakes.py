@@ -65,7 +65,7 @@ def make_course(root: Path, points: dict[str, float] | None = None) -> Path:
     return root
 
 
-def fake_submission(fail=(), crash=False, hang=False, interrupt=False, note="") -> str:
+def fake_submission(fail=(), crash=False, hang=False, interrupt=False, note="", sleep=0.0) -> str:
     """Notebook text the fake grader understands (its metadata says what to fail)."""
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell(f"# my answer {note}\nx = 1 < 2  # <b>escaped</b>")
@@ -75,7 +75,8 @@ def fake_submission(fail=(), crash=False, hang=False, interrupt=False, note="") 
     given.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True,
                                   "grade_id": "given", "schema_version": 3}
     nb.cells = [code, given, nbformat.v4.new_code_cell("added_by_student = 3")]
-    nb.metadata["fake"] = {"fail": list(fail), "crash": crash, "hang": hang, "interrupt": interrupt}
+    nb.metadata["fake"] = {"fail": list(fail), "crash": crash, "hang": hang, "interrupt": interrupt,
+                           "sleep": sleep}
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"c{i}"
     return nbformat.writes(nb)
@@ -107,6 +108,7 @@ def fake_grade(hand_in, course, *, host=None, limits=None) -> dict:
         os._exit(3)
     if fake["hang"]:
         time.sleep(3600)
+    time.sleep(fake.get("sleep", 0.0))     # a submission that takes a while to grade
     if fake["interrupt"]:
         os.kill(os.getppid(), signal.SIGINT)  # what Ctrl-C does to the parent
     tests, criteria = [], {}

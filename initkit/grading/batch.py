@@ -218,7 +218,8 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
                 timeout: float | None = None, force: bool = False, progress: bool = True,
                 grade: Callable = default_grade, limits=None,
                 host_factory: Callable | None = sandbox_host,
-                watchdog: float | None = None, students: set[str] | None = None) -> BatchSummary:
+                watchdog: float | None = None, students: set[str] | None = None,
+                scheduler=None) -> BatchSummary:
     """Grade every submission of the course's assignment; returns the summary (no reports).
 
     out_dir          where cache/ goes (default `<course>/grading-output`)
@@ -233,6 +234,8 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     watchdog         wall seconds after which a worker still grading one submission is killed
                      (default 1.5 x the limits' total_timeout + 30 s: a last resort)
     students         grade only these (always afresh); the summary holds only their results
+    scheduler        a dask.distributed scheduler address (or Client): grade on that cluster
+                     instead of local worker processes (cluster.py); `workers` is then ignored
     """
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
@@ -277,17 +280,17 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
         # inherited by the forked workers; a broken course fails here, before any worker starts.
         check_grading_setup(course)
     n_workers = min(workers or default_workers(), max(1, len(todo)))
+    where = f"{n_workers} worker(s)" if scheduler is None else f"the Dask cluster at {scheduler}"
     if progress:
         print(f"{len(results) + len(todo)} submissions of {course.assignment} in {root}: "
-              f"{reused} unchanged (cached), {len(todo)} to grade with {n_workers} worker(s)",
+              f"{reused} unchanged (cached), {len(todo)} to grade with {where}",
               file=sys.stderr)
 
     bar = None
     if progress and todo:
-        from tqdm import tqdm
+        from ..progress import progress as progress_bar
 
-        bar = tqdm(total=len(todo), unit="nb", desc="grading", file=sys.stderr,
-                   dynamic_ncols=True, smoothing=0.1)
+        bar = progress_bar(len(todo), "grading")
 
     def on_result(job: Job, result: dict) -> None:
         result = {**result, "student": job.student}  # the folder name is the student id
@@ -299,8 +302,15 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
         if todo:
             if watchdog is None:
                 watchdog = 1.5 * limits.total_timeout + 30.0 if limits is not None else 3600.0
-            run_pool(todo, workers=n_workers, grade=grade, course=course, limits=limits,
-                     host_factory=host_factory, watchdog=watchdog, on_result=on_result)
+            if scheduler is None:
+                run_pool(todo, workers=n_workers, grade=grade, course=course, limits=limits,
+                         host_factory=host_factory, watchdog=watchdog, on_result=on_result)
+            else:
+                from .cluster import run_cluster
+
+                n_workers = run_cluster(todo, scheduler=scheduler, grade=grade, course=course,
+                                        limits=limits, host_factory=host_factory,
+                                        watchdog=watchdog, on_result=on_result)
     finally:
         if bar is not None:
             bar.close()
