@@ -162,3 +162,8 @@ def copy_real_course(root: Path) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     (root / "submitted").mkdir()
     return root
+
+
+def broken_host(limits):
+    """A worker host factory that fails as bubblewrap does without user namespaces."""
+    raise RuntimeError("bwrap: No permissions to creating new namespace")

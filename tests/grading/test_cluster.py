@@ -10,7 +10,6 @@ import signal
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -99,6 +98,17 @@ def test_a_submission_that_kills_its_worker_twice_gets_an_error_row(cluster, tmp
     assert "worker died while grading this submission (2 times" in rows["poison"]["error"]
     assert all(rows[f"s{i}"]["status"] == "graded" and rows[f"s{i}"]["score"] == 100
                for i in range(6))
+
+
+def test_a_worker_that_cannot_start_the_sandbox_stops_the_batch(cluster, tmp_path):
+    from fakes import broken_host
+    from initkit.grading.pool import HostStartError
+
+    course = make_course(tmp_path / "course")
+    add(course, "alice", fake_submission())
+    with pytest.raises(HostStartError, match="could not start the sandbox on Dask worker "
+                       "tcp://.*No permissions to creating new namespace"):
+        run(course, tmp_path / "out", scheduler=cluster.scheduler_address, host_factory=broken_host)
 
 
 def _free_port() -> int:
