@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from ..handin import HandIn, printable_id, read_hand_in
 from ..submission import SubmissionError
 from .cache import ResultCache, cache_key, fingerprint
+from .grade import check_grading_setup
 from .pool import run_pool, sandbox_host
 from .result import error_result, timed_out
 
@@ -178,20 +179,6 @@ def check_timestamp(text: str | None, folder: Path) -> None:
 
 # --------------------------------------------------------------------------- the batch
 
-def check_grading_setup(course: "Course") -> None:
-    """Load the hidden tests and the reference; a CourseError (one line) if they cannot be, never
-    a batch of zeros."""
-    from ..course import CourseError
-    from ..reference import ReferenceNotebookError, reference
-    from .collect import HiddenTestsError, load_tests
-
-    try:
-        load_tests(course)
-        reference(course)
-    except (HiddenTestsError, ReferenceNotebookError) as exc:
-        raise CourseError(" ".join(str(exc).split())) from exc
-
-
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -310,7 +297,8 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
 
                 n_workers = run_cluster(todo, scheduler=scheduler, grade=grade, course=course,
                                         limits=limits, host_factory=host_factory,
-                                        watchdog=watchdog, on_result=on_result)
+                                        watchdog=watchdog, on_result=on_result,
+                                        collect=grade is default_grade)
     finally:
         if bar is not None:
             bar.close()

@@ -89,7 +89,7 @@ class GraderPlugin(_WorkerPlugin):
             where = getattr(worker, "address", "a worker")
             raise ClusterError(f"{where} has a different initkit installed ({_PACKAGE}); install the "
                                "same version on the workers as on the machine running initkit grade")
-        from .batch import check_grading_setup
+        from .grade import check_grading_setup
 
         self._folder = tempfile.mkdtemp(prefix="initkit-course-")
         self.course = self.bundle.write(self._folder)
@@ -183,9 +183,11 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
 
 def run_cluster(jobs: list, *, scheduler: Any, grade: Callable, course: "Course", limits,
                 host_factory: Callable | None, watchdog: float,
-                on_result: Callable[[Any, dict], None]) -> int:
+                on_result: Callable[[Any, dict], None], collect: bool = True) -> int:
     """Grade `jobs` on the cluster; `scheduler` is an address or a distributed.Client. Calls
-    on_result(job, result) as results arrive; returns the number of worker threads used."""
+    on_result(job, result) as results arrive; returns the number of worker threads used.
+    collect: the workers load the hidden tests at set-up (False for a grade function that does
+    not use them)."""
     from distributed import Client, KilledWorker, Variable
 
     from ..bundle import CourseBundle
@@ -200,10 +202,8 @@ def run_cluster(jobs: list, *, scheduler: Any, grade: Callable, course: "Course"
         if not threads:
             raise ClusterError(f"the Dask cluster at {client.scheduler.address} has no workers")
         try:
-            from .batch import default_grade
-
             plugin = GraderPlugin(CourseBundle.of(course), limits, host_factory, package_digest(),
-                                  collect=grade is default_grade)
+                                  collect=collect)
             client.register_plugin(plugin, name=plugin_name)
         except ClusterError:
             raise

@@ -81,3 +81,17 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
                           duration=time.perf_counter() - start, error=None, notes=notes,
                           student_code=submission.student_code),
             "digest": hand_in.digest}
+
+
+def check_grading_setup(course: "Course") -> None:
+    """Load the hidden tests and the reference; a CourseError (one line) if they cannot be, never
+    a batch of zeros."""
+    from ..course import CourseError
+    from ..reference import ReferenceNotebookError, reference
+    from .collect import HiddenTestsError, load_tests
+
+    try:
+        load_tests(course)
+        reference(course)
+    except (HiddenTestsError, ReferenceNotebookError) as exc:
+        raise CourseError(" ".join(str(exc).split())) from exc
