@@ -140,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=None, metavar="URL",
                    help="gradebook database URL (default: the course's gradebook.db)")
     p.set_defaults(func=_export_canvas)
+
+    p = sub.add_parser("audit", help="how strong and how fair are the hidden tests: mutants and "
+                       "alternative correct solutions graded for real (docs/audit.md)")
+    _add_course_options(p)
+    p.add_argument("--json", default=None, metavar="FILE", help="write the report as JSON")
+    p.add_argument("--html", default=None, metavar="FILE", help="write the report as one HTML page")
+    p.add_argument("--min-score", type=float, default=None, metavar="X",
+                   help="exit 1 if the mutation score (0 to 1) is below X or a correct "
+                   "alternative loses points (for CI)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="grading cache (default: COURSE_DIR/grading-output/audit)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: all cores)")
+    p.add_argument("--force", action="store_true", help="regrade everything, ignoring the cache")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_audit)
     return parser
 
 
@@ -154,6 +170,25 @@ def _course(args):
     from .course import Course
 
     return Course.open(args.course_dir, args.assignment)
+
+
+def _audit(args) -> int:
+    from importlib.util import find_spec
+
+    if find_spec("mutmut") is None or find_spec("libcst") is None:
+        raise CourseError("initkit audit needs mutmut (its mutation operators): "
+                          'pip install "initkit[audit]"')
+    from .audit.report import summary_lines
+    from .audit.run import audit
+
+    report, ok = audit(_course(args), json_path=args.json, html_path=args.html,
+                       min_score=args.min_score, out_dir=args.out, workers=args.workers,
+                       force=args.force, progress=not args.quiet)
+    print("\n".join(summary_lines(report)))
+    if not ok:
+        print(f"initkit audit: below --min-score {args.min_score:g} (score "
+              f"{report['mutation_score']:.4f}, {report['false_fails']} false fail(s))", file=sys.stderr)
+    return 0 if ok else 1
 
 
 def _grade(args) -> int:
