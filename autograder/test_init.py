@@ -4,7 +4,7 @@ xavier_variance, he_variance). Properties only: never arrays from one seed and o
 import numpy as np
 import pytest
 
-from initkit.sandbox import RNG
+from initkit.sandbox import RNG, StudentError
 
 from . import _checks as c
 
@@ -49,18 +49,45 @@ def test_constant(student, dims, value):
 
 # --------------------------------------------------------------------------- random
 
+def _without_rng(student, fn, dims, **kwargs):
+    """fn(dims) with rng left out (None: np.random.default_rng()); only its shapes are checked
+    (unseeded, so no values), and an exception says which call raised it."""
+    try:
+        result = student.call(fn, list(dims), **kwargs)
+    except StudentError as exc:
+        raise StudentError(exc.fn, exc.exc_type,
+                           f"{exc.message} (called as {fn}({list(dims)}) without rng: rng=None means "
+                           "np.random.default_rng())", exc.traceback) from None
+    return c.parameters(fn, result, dims)
+
+
+DEFAULT_SCALE = 0.01
+# (layer sizes, scale, seed, then layer sizes and seed of a call without `scale`, or None). The
+# call without `scale` checks the default 0.01 on a 40,000-entry layer: its band (±4.4%) rejects a
+# default 10% off (1.21 times the variance) for sure (docs/grading.md).
+RANDOM_CASES = [([1, 400, 100], 0.05, 101, ([400, 100], 104)), ([300, 1, 200], 3.0, 102, None)]
+
+
 @pytest.mark.criterion("random")
-@pytest.mark.parametrize("dims,scale,seed", [([1, 400, 100], 0.05, 101), ([300, 1, 200], 3.0, 102)],
-                         ids=["scale-0.05", "scale-3"])
-def test_random_distribution(student, dims, scale, seed):
+@pytest.mark.parametrize("dims,scale,seed,default_call", RANDOM_CASES, ids=["scale-0.05", "scale-3"])
+def test_random_distribution(student, dims, scale, seed, default_call):
     """Every W: mean zero and variance scale² (chi-square band); the 1-wide layers make copies of
-    one row across a layer fail for sure."""
+    one row across a layer fail for sure. The first case also checks the default scale."""
     fn = "initialize_random"
     params = c.parameters(fn, student.call(fn, list(dims), scale=scale, rng=RNG(seed)), dims)
     for l in range(1, len(dims)):
         c.check_gaussian(fn, f"W{l}", params[f"W{l}"], scale ** 2, f"scale² (scale={scale})",
                          c.known_formulas(dims[l - 1], dims[l], scale),
                          f"layer sizes {c.dims_text(dims)}, {params[f'W{l}'].size} entries")
+    if default_call is not None:
+        dims, seed = default_call
+        params = c.parameters(fn, student.call(fn, list(dims), rng=RNG(seed)), dims)
+        for l in range(1, len(dims)):
+            c.check_gaussian(fn, f"W{l}", params[f"W{l}"], DEFAULT_SCALE ** 2,
+                             f"scale² with the default scale={DEFAULT_SCALE}",
+                             c.known_formulas(dims[l - 1], dims[l]),
+                             f"called without scale, layer sizes {c.dims_text(dims)}, "
+                             f"{params[f'W{l}'].size} entries")
 
 
 @pytest.mark.criterion("random")
@@ -85,6 +112,7 @@ def test_random_seed(student):
                    "draw every random number from the `rng` argument (not np.random.* directly)")
     if all(np.array_equal(a[f"W{l}"], d[f"W{l}"]) for l in range(1, len(dims))):
         c.fail(f"{fn}: generators with different seeds gave the same W: draw W from the `rng` argument")
+    _without_rng(student, fn, dims, scale=0.1)
 
 
 # --------------------------------------------------------------------------- xavier / he
@@ -114,10 +142,23 @@ def test_xavier_variance(student, dims, seed):
                    lambda fi, fo: 2 / (fi + fo))
 
 
+def _shapes_and_rng(student, fn, seed):
+    """Shapes on two layer lists; a second generator from the same seed gives the same parameters
+    (all randomness from rng); rng left out still works (None: np.random.default_rng())."""
+    for dims in ([5, 4, 3, 1], [4, 1, 3]):
+        first = c.parameters(fn, student.call(fn, list(dims), rng=RNG(seed)), dims)
+    again = c.parameters(fn, student.call(fn, list(dims), rng=RNG(seed)), dims)
+    for key in first:
+        if not np.array_equal(first[key], again[key]):
+            c.fail(f"{fn}: two calls with generators made from the same seed gave different {key} "
+                   f"(layer sizes {c.dims_text(dims)}): draw every random number from the `rng` "
+                   "argument (not np.random.* or a new generator)")
+    _without_rng(student, fn, dims)
+
+
 @pytest.mark.criterion("xavier_variance")
 def test_xavier_shapes(student):
-    for dims in ([5, 4, 3, 1], [4, 1, 3]):
-        c.parameters("initialize_xavier", student.call("initialize_xavier", list(dims), rng=RNG(14)), dims)
+    _shapes_and_rng(student, "initialize_xavier", 14)
 
 
 @pytest.mark.criterion("he_variance")
@@ -128,5 +169,4 @@ def test_he_variance(student, dims, seed):
 
 @pytest.mark.criterion("he_variance")
 def test_he_shapes(student):
-    for dims in ([5, 4, 3, 1], [4, 1, 3]):
-        c.parameters("initialize_he", student.call("initialize_he", list(dims), rng=RNG(24)), dims)
+    _shapes_and_rng(student, "initialize_he", 24)

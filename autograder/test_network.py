@@ -1,6 +1,8 @@
 """Hidden tests, part 2: forward pass, cost, backward pass, update (criteria forward, cost,
 backward_gradients, update). The trusted reference does every step but the one under test."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,53 @@ def _make_gradient_case(i: int, ref):
     return params, X, Y, AL, c.numeric_gradients(cost, params, EPS)
 
 
+# Case relu-small also checks ReLU's derivative where Z is exactly 0, which no centered difference
+# can: the notebook defines relu'(z) = [z > 0] (0 at z = 0). Zero hidden biases (as right after
+# initialization) and an all-zero example make the hidden Z of that example exactly 0.
+KINK_CASE = 2
+KINK_SEED = 460
+
+
+def _kink_input(dims, m):
+    params, X, Y = c.network(dims, KINK_SEED, m)
+    for l in range(1, len(dims) - 1):
+        params[f"b{l}"] = np.zeros_like(params[f"b{l}"])
+    X[:, 0] = 0.0
+    return params, X, Y
+
+
+def _check_relu_at_zero(student, ref, dims, m):
+    """The student's gradients against the reference's on the kink input (the reference's
+    backward pass: the slope does not exist there, the notebook's formula decides). Skipped when
+    the student's forward pass gives another AL: that is charged in `forward`."""
+    params, X, Y = _kink_input(dims, m)
+    fn = "forward_propagation"
+    AL, cache = c.forward_output(student.call(fn, X, params, hidden_activation="relu"), m)
+    ref_AL, ref_cache = ref.forward_propagation(X, params, hidden_activation="relu")
+    if float(np.max(np.abs(AL - np.asarray(ref_AL, np.float64)))) > 1e-13:
+        return
+    want = ref.backward_propagation(ref_AL, Y, ref_cache)
+    got = c.grads("backward_propagation", student.call("backward_propagation", AL, Y, cache), dims)
+    for key in got:
+        err = c.relative_error(got[key], np.asarray(want[key], np.float64))
+        if err >= MAX_RELATIVE_ERROR:
+            c.fail(f"backward_propagation: {key} is wrong where a hidden pre-activation Z is exactly 0 "
+                   f"(zero hidden biases and an all-zero example; hidden_activation='relu', layer sizes "
+                   f"{c.dims_text(dims)}, m={m}; relative error {c.fmt(err)}): the notebook's "
+                   "relu'(z) = [z > 0] is 0 at z = 0, so nothing flows back through a neuron with Z = 0")
+
+
+def _no_missing_layer_gradients(value: dict, dims):
+    """No dW<k> / db<k> for a layer k the network does not have (a layer loop off by one)."""
+    L = len(dims) - 1
+    extra = sorted(k for k in value if isinstance(k, str) and re.fullmatch(r"d[Wb]\d+", k)
+                   and not 1 <= int(k[2:]) <= L)
+    if extra:
+        want = "dW1, db1" if L == 1 else f"dW1..dW{L}, db1..db{L}"
+        c.fail(f"backward_propagation: the gradients have {', '.join(extra)}, but the network has no such "
+               f"layer (layer sizes {c.dims_text(dims)}: expected {want})")
+
+
 @pytest.mark.criterion("backward_gradients")
 @pytest.mark.parametrize("case", range(len(BACKWARD_CASES)), ids=["relu", "tanh", "relu-small", "one-layer"])
 def test_backward(student, ref, case):
@@ -104,7 +153,8 @@ def test_backward(student, ref, case):
 
     When the student's AL equals the reference's to rounding, J is the reference's, whose
     differences are computed once per process; otherwise they are taken through the student's
-    forward pass, one call per perturbation."""
+    forward pass, one call per perturbation. No gradients of layers that do not exist; case
+    relu-small also checks ReLU's derivative at exactly 0."""
     dims, m, activation = BACKWARD_CASES[case]
     params, X, Y, ref_AL, numeric = _gradient_case(case, ref)
     fn = "forward_propagation"
@@ -118,7 +168,8 @@ def test_backward(student, ref, case):
             return ref.compute_cost(AL_p, Y)
 
         numeric = c.numeric_gradients(cost, params, EPS)
-    got = c.grads("backward_propagation", student.call("backward_propagation", AL, Y, cache), dims)
+    returned = student.call("backward_propagation", AL, Y, cache)
+    got = c.grads("backward_propagation", returned, dims)
     where = f"hidden_activation={activation!r}, layer sizes {c.dims_text(dims)}, m={m}"
     for key in numeric:
         err = c.relative_error(got[key], numeric[key])
@@ -135,6 +186,9 @@ def test_backward(student, ref, case):
                     "of the cost of your own forward pass)" if own_forward else "")
             c.fail(f"backward_propagation: {key} does not match the numerical gradient of the cost "
                    f"(relative error {c.fmt(err)}, limit {MAX_RELATIVE_ERROR:g}) for {where}{hint}{note}")
+    _no_missing_layer_gradients(returned, dims)
+    if case == KINK_CASE:
+        _check_relu_at_zero(student, ref, dims, m)
 
 
 # --------------------------------------------------------------------------- update

@@ -132,6 +132,59 @@ def _battery(case):
     raise ValueError(case)
 
 
+def _more_checks(case):
+    """Further calls of some cases, after the first: [(parameters, l, tol or None, expected, what)].
+    Under the notebook's definition (every row and bias within tol of the first, `|difference| <=
+    tol`) each answer is unambiguous, and a max - min spread gives the same one: the True calls
+    have spreads <= tol, the False ones a difference from the first row > tol. The default tol is
+    1e-10; differences of 0.3 and 1.05 times it are exact to 1e-6 of tol (entries of order 1)."""
+    rng = np.random.default_rng(800)
+    W1 = np.repeat(rng.standard_normal((1, 5)), 3, axis=0)
+    b1 = np.full((3, 1), 0.3)
+    params = {"W1": W1, "b1": b1, "W2": rng.standard_normal((2, 3)), "b2": rng.standard_normal((2, 1))}
+
+    def changed(key, index, delta):
+        M = params[key].copy()
+        M[index] += delta
+        return {**params, key: M}
+
+    if case == "rows-differ":
+        return [(changed("W1", (0, 1), 1e-9), 1, None, False,
+                 "only the first neuron differs: one entry of the first row of W1 is 1e-9 above the "
+                 "other rows, which are equal (they are below the first row by more than tol)"),
+                (changed("W1", (2, 4), 1.05e-10), 1, None, False,
+                 "one entry of W1 differs from the first row by 1.05e-10, just more than the default "
+                 "tol=1e-10")]
+    if case == "same-W-different-biases":
+        return [({**params, "b1": np.array([[0.8], [0.3], [0.3]])}, 1, None, False,
+                 "the rows of W1 are identical, but the first bias is 0.8 and the others 0.3"),
+                (changed("b1", (2, 0), 3e-10), 1, None, False,
+                 "the rows of W1 are identical, but one bias (0.3 + 3e-10) differs from the first (0.3) "
+                 "by 3e-10, three times the default tol=1e-10")]
+    if case == "differences-below-tol":
+        W = W1.copy()
+        W[1, 0] += 3e-11
+        W[2, 2] -= 3e-11
+        return [({**params, "W1": W, "b1": b1 + np.array([[0.0], [3e-11], [3e-11]])}, 1, None, True,
+                 "rows and biases differ from the first by at most 3e-11, less than the default "
+                 "tol=1e-10")]
+    if case == "differences-below-given-tol":
+        exact = {"W1": np.array([[1.0, -2.0, 0.5], [1.25, -2.0, 0.5], [1.0, -1.75, 0.5]]),
+                 "b1": np.array([[0.5], [0.75], [0.75]]),
+                 "W2": np.array([[0.3, -1.1, 0.7]]), "b2": np.array([[0.1]])}
+        return [(exact, 1, 0.25, True,
+                 "rows and biases differ from the first by exactly tol=0.25 (exact in floating point), "
+                 "and |difference| <= tol counts as equal")]
+    return []
+
+
+def _symmetry_failure(fn, params, l, tol, got, expected, what):
+    W, b = params[f"W{l}"], params[f"b{l}"]
+    tol_text = "the default tol" if tol is None else f"tol={tol}"
+    c.fail(f"{fn}(parameters, {l}{'' if tol is None else f', tol={tol}'}) returned {got}, "
+           f"expected {expected}: {what} (W{l} has shape {W.shape}, b{l} {b.shape}; {tol_text})")
+
+
 SYMMETRY_CASES = ["identical-rows", "rows-differ", "same-W-different-biases", "differences-below-tol",
                   "differences-below-given-tol", "differences-above-given-tol", "one-neuron-layer"]
 
@@ -139,11 +192,11 @@ SYMMETRY_CASES = ["identical-rows", "rows-differ", "same-W-different-biases", "d
 @pytest.mark.criterion("symmetry_check")
 @pytest.mark.parametrize("case", SYMMETRY_CASES)
 def test_is_layer_symmetric(student, case):
+    """The case's first call (_battery), then its further calls (_more_checks)."""
     params, l, tol, expected = _battery(case)
     fn = "is_layer_symmetric"
     got = c.boolean(fn, student.call(fn, params, l) if tol is None else student.call(fn, params, l, tol=tol))
     if got != expected:
-        W, b = params[f"W{l}"], params[f"b{l}"]
         what = {
             "identical-rows": "every row of W and every bias are identical",
             "rows-differ": f"one entry of W{l} differs from the first row by 1e-9, more than tol",
@@ -153,6 +206,8 @@ def test_is_layer_symmetric(student, case):
             "differences-above-given-tol": f"rows differ by 1e-4, more than tol={tol}",
             "one-neuron-layer": "the layer has one neuron (one row), so nothing differs",
         }[case]
-        tol_text = "the default tol" if tol is None else f"tol={tol}"
-        c.fail(f"{fn}(parameters, {l}{'' if tol is None else f', tol={tol}'}) returned {got}, "
-               f"expected {expected}: {what} (W{l} has shape {W.shape}, b{l} {b.shape}; {tol_text})")
+        _symmetry_failure(fn, params, l, tol, got, expected, what)
+    for params, l, tol, expected, what in _more_checks(case):
+        got = c.boolean(fn, student.call(fn, params, l) if tol is None else student.call(fn, params, l, tol=tol))
+        if got != expected:
+            _symmetry_failure(fn, params, l, tol, got, expected, what)

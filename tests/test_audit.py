@@ -310,6 +310,8 @@ def test_cli_has_an_audit_command():
 def test_audit_of_this_course(tmp_path):
     data = run_audit(COURSE, out_dir=tmp_path / "cache", progress=False, force=True)
     assert data["false_fails"] == 0, data["false_fail_details"]
+    assert data["mutation_score"] >= 0.995, [s["id"] for s in data["survivors"]]
+    assert not data["stale_accepted"], data["stale_accepted"]
     assert all(a["score"] == a["max_score"] for a in data["alternatives"])
     assert len(data["alternatives"]) >= 8                      # the reference and 7 styles
     assert data["mutants"] >= 500
