@@ -149,6 +149,29 @@ class PeakWorkerMemory:
         self._thread.join()
 
 
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat ((0, 0) elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(fields) - fields[3] - fields[4], sum(fields)      # minus idle and iowait
+
+
+class MachineLoad:
+    """How busy the whole machine was during a run (every process, not only ours): on a shared
+    machine, a figure measured while others computed is slower than the code is."""
+
+    def __enter__(self):
+        self._start = _cpu_jiffies()
+        return self
+
+    def __exit__(self, *exc):
+        busy, total = (b - a for a, b in zip(self._start, _cpu_jiffies()))
+        self.busy = busy / total if total else float("nan")
+
+
 # --------------------------------------------------------------------------- the three runs
 
 class InProcessHost:
@@ -176,11 +199,12 @@ def run_batch(course: Path, out: Path, workers: int | None, host_factory=None):
 
     kwargs = {} if host_factory is None else {"host_factory": host_factory}
     out.mkdir(parents=True)
-    with PeakWorkerMemory() as mem:
+    with PeakWorkerMemory() as mem, MachineLoad() as load:
         start = time.perf_counter()
         summary = api.grade(Course.open(course, ASSIGNMENT), out, workers=workers, force=True,
                             progress=True, gradebook=f"sqlite:///{out / 'gradebook.db'}", **kwargs)
         elapsed = time.perf_counter() - start
+    mem.machine_busy = load.busy
     return summary, elapsed, mem
 
 
@@ -232,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
         summary, t_init, mem = run_batch(course, tmp / "out-initkit", args.workers)
         isolation = {r.get("isolation") for r in summary.graded}
-        floor, t_floor, _ = run_batch(course, tmp / "out-floor", args.workers, InProcessHost)
+        floor, t_floor, floor_mem = run_batch(course, tmp / "out-floor", args.workers, InProcessHost)
         t_nb, n_nb = run_nbgrader(course, students, args.nbgrader_sample)
 
         rate_init, rate_floor = args.n / t_init, args.n / t_floor
@@ -259,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  peak memory per worker (worker + its sandbox): RSS {mem.peak_rss / 1024:.0f} MB, "
               f"PSS {mem.peak_pss / 1024:.0f} MB")
         print(f"  1,000 submissions at this rate: {1000 / rate_init:.0f} s")
+        print(f"  machine busy (all processes, {os.cpu_count()} cores): {100 * mem.machine_busy:.0f}% "
+              f"during initkit, {100 * floor_mem.machine_busy:.0f}% during the floor; load average "
+              f"now {os.getloadavg()[0]:.1f}")
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)

@@ -54,15 +54,15 @@ def annotate(nb, result: dict, course: "Course"):
     The outputs are built directly: nbformat's new_output validates each one (2 s a class)."""
     from nbformat import NotebookNode
 
-    for cell in nb.cells:
+    for cell in nb["cells"]:       # item access: a NotebookNode or the notebook's plain JSON
         if cells.classify(cell) is not cells.Kind.VISIBLE_TEST:
             continue
         name = cells.grade_id(cell)
         if name not in course.criteria or name not in result["criteria"]:
             continue
         score = float(result["criteria"][name]["score"])
-        cell.execution_count = None
-        cell.outputs = [
+        cell["execution_count"] = None
+        cell["outputs"] = [
             NotebookNode(output_type="stream", name="stdout", text=criterion_text(result, name)),
             NotebookNode(output_type="execute_result", data=NotebookNode({"text/plain": repr(score)}),
                          metadata=NotebookNode(), execution_count=None),
@@ -81,86 +81,138 @@ def result_digest(result: dict) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def restore_cells(nb, release) -> None:
+def restore_cells(nb, release, theirs: dict | None = None) -> None:
     """As nbgrader's OverwriteCells (which needs a gradebook per notebook): the instructor's cells
     (given code, visible tests, written-answer prompts) get their released source and metadata
-    back, outputs are cleared, and missing test cells are added at the end."""
+    back, outputs are cleared, and missing test cells are added at the end.
+
+    theirs  release_cells(release), when it is already at hand (a batch computes it once)"""
+    from nbformat import NotebookNode
     from nbformat.v4 import new_code_cell
 
-    theirs = {cells.grade_id(c): c for c in release.cells
-              if cells.grade_id(c) and cells.classify(c) is not cells.Kind.ANSWER}
+    if theirs is None:
+        theirs = release_cells(release)
+    # Item access throughout: `nb` is a NotebookNode, or (a batch) the notebook's plain JSON,
+    # which then gets plain copies (nbformat's nodes cost more to build than the rest).
+    copied = copy.deepcopy if isinstance(nb, NotebookNode) else _json_copy
     present = set()
-    for cell in nb.cells:
+    for cell in nb["cells"]:
         if cell.get("cell_type") == "code":
-            cell.outputs, cell.execution_count = [], None
+            cell["outputs"], cell["execution_count"] = [], None
         name = cells.grade_id(cell)
         if name in theirs:
             present.add(name)
-            locked = theirs[name].metadata["nbgrader"]
+            locked = theirs[name]["metadata"]["nbgrader"]
             if locked.get("locked") and not locked.get("solution"):     # given code, tests, text
-                cell.source = theirs[name].source
-                cell.cell_type = theirs[name].cell_type
-            cell.metadata["nbgrader"] = copy.deepcopy(theirs[name].metadata["nbgrader"])
+                cell["source"] = theirs[name]["source"]
+                cell["cell_type"] = theirs[name]["cell_type"]
+            cell["metadata"]["nbgrader"] = copied(theirs[name]["metadata"]["nbgrader"])
     for name, cell in theirs.items():
         if name not in present and cells.classify(cell) is cells.Kind.VISIBLE_TEST:
             added = new_code_cell(cell.source, metadata=copy.deepcopy(cell.metadata))
-            nb.cells.append(added)
+            nb["cells"].append(added)
 
 
-def _notebook_for(result: dict, summary: "BatchSummary", release):
-    """(the student's notebook, read again with the same checks and checked to be the one graded,
-    and its submission_secret.txt); for a submission that could not be graded, the release with a
-    first cell saying why (students see it: no grader paths)."""
-    import nbformat
+def _json_copy(value):
+    """A deep copy of JSON data (dicts, lists, scalars) as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
 
-    from ..handin import read_hand_in
-    from .feedback import strip_paths
 
-    if result["status"] == "graded":
-        hand_in = read_hand_in(summary.submissions, result["student"], summary.course.assignment,
-                               summary.course.notebook)
-        if hand_in.digest != result.get("digest"):
-            raise RuntimeError(f"{hand_in.path} changed after it was graded; grade again")
-        # Already parsed with every limit (submission.parse) when it was graded: no validation
-        # again (nbformat's reader and writer validate: 20 ms a notebook, 20 s for a class).
-        nb = nbformat.from_dict(json.loads(hand_in.data))
-        restore_cells(nb, release)
-        return nb, hand_in.secret
-    nb = copy.deepcopy(release)
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
-        "**initkit could not grade this submission**: "
-        + strip_paths(result.get("error") or "unknown error").replace("\n", " ")))
-    return nb, None
+def release_cells(release) -> dict:
+    """{grade_id: cell} of the release's instructor cells (everything but the answers)."""
+    return {cells.grade_id(c): c for c in release.cells
+            if cells.grade_id(c) and cells.classify(c) is not cells.Kind.ANSWER}
+
+
+def _without_outputs(raw):
+    """The notebook JSON with every code cell's outputs emptied (restore_cells empties them too),
+    before anything walks it. Anything unexpected is left for restore_cells."""
+    for cell in raw.get("cells") or () if isinstance(raw, dict) else ():
+        if isinstance(cell, dict) and cell.get("cell_type") == "code" and "outputs" in cell:
+            cell["outputs"] = []
+    return raw
+
+
+class AutogradedWriter:
+    """Writes the autograded notebooks of a batch one student at a time (the release is read
+    once). Raises FileNotFoundError if the course has no release notebook."""
+
+    def __init__(self, course: "Course", folder: Path, submissions: Path | None,
+                 timestamps: dict[str, str] | None = None):
+        import nbformat
+
+        if not course.release_notebook.is_file():
+            raise FileNotFoundError(f"{course.release_notebook}: no release notebook, so no "
+                                    "autograded notebooks (`initkit release` makes it)")
+        self.course, self.folder, self.submissions = course, Path(folder), submissions
+        self.timestamps = timestamps if timestamps is not None else {}
+        self.release = nbformat.read(str(course.release_notebook), as_version=4)
+        self.theirs = release_cells(self.release)
+
+    def write(self, result: dict, timestamp: str | None = None) -> str | None:
+        """Write one student's notebook (and timestamp.txt, submission_secret.txt); None, or the
+        problem as text. An unchanged one is left alone.
+
+        timestamp  the submission's timestamp.txt (default: the one given to the constructor)"""
+        course = self.course
+        target = self.folder / result["student"] / course.assignment / course.notebook
+        try:
+            if _unchanged(target, result):
+                return None
+            nb, secret = self._notebook_for(result)
+            atomic_write(target, json.dumps(annotate(nb, result, course), ensure_ascii=False) + "\n")
+            # As `nbgrader autograde`: the files beside the notebook come along (release_feedback
+            # needs the secret to hand the feedback back through the exchange).
+            stamp = timestamp if timestamp is not None else self.timestamps.get(result["student"])
+            if stamp:
+                atomic_write(target.parent / "timestamp.txt", stamp + "\n")
+            if secret:
+                atomic_write(target.parent / "submission_secret.txt", secret)
+        except Exception as exc:  # noqa: BLE001 - one student's notebook never stops the others
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _notebook_for(self, result: dict):
+        """(the student's notebook, read again with the same checks and checked to be the one
+        graded, and its submission_secret.txt); for a submission that could not be graded, the
+        release with a first cell saying why (students see it: no grader paths)."""
+        import nbformat
+
+        from ..handin import read_hand_in
+        from .feedback import strip_paths
+
+        course = self.course
+        if result["status"] == "graded":
+            hand_in = read_hand_in(self.submissions, result["student"], course.assignment,
+                                   course.notebook)
+            if hand_in.digest != result.get("digest"):
+                raise RuntimeError(f"{hand_in.path} changed after it was graded; grade again")
+            # Already parsed with every limit (submission.parse) when it was graded: no validation
+            # again (nbformat's reader and writer validate: 20 ms a notebook, 20 s for a class).
+            nb = _without_outputs(json.loads(hand_in.data))     # plain JSON: see restore_cells
+            restore_cells(nb, self.release, self.theirs)
+            return nb, hand_in.secret
+        nb = copy.deepcopy(self.release)
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+            "**initkit could not grade this submission**: "
+            + strip_paths(result.get("error") or "unknown error").replace("\n", " ")))
+        return nb, None
 
 
 def write_autograded(summary: "BatchSummary", folder: Path, results: list[dict]) -> dict[str, str]:
     """Write the autograded notebook (and timestamp.txt) of each of `results` under `folder`;
     returns {student: problem} for those that could not be written. An unchanged one is left
     alone."""
-    import nbformat
-
-    course = summary.course
-    if not course.release_notebook.is_file():
-        raise FileNotFoundError(f"{course.release_notebook}: no release notebook, so no autograded "
-                                "notebooks (`initkit release` makes it)")
-    release = nbformat.read(str(course.release_notebook), as_version=4)
+    writer = AutogradedWriter(summary.course, folder, summary.submissions, summary.timestamps)
     failed: dict[str, str] = {}
     for result in results:
-        target = folder / result["student"] / course.assignment / course.notebook
-        try:
-            if _unchanged(target, result):
-                continue
-            nb, secret = _notebook_for(result, summary, release)
-            atomic_write(target, json.dumps(annotate(nb, result, course), ensure_ascii=False) + "\n")
-            # As `nbgrader autograde`: the files beside the notebook come along (release_feedback
-            # needs the secret to hand the feedback back through the exchange).
-            stamp = summary.timestamps.get(result["student"])
-            if stamp:
-                atomic_write(target.parent / "timestamp.txt", stamp + "\n")
-            if secret:
-                atomic_write(target.parent / "submission_secret.txt", secret)
-        except Exception as exc:  # noqa: BLE001 - one student's notebook never stops the others
-            failed[result["student"]] = f"{type(exc).__name__}: {exc}"
+        problem = writer.write(result)
+        if problem is not None:
+            failed[result["student"]] = problem
     return failed
 
 

@@ -45,9 +45,16 @@ def _student_text(text) -> str:
     return _CELL_NAME.sub(lambda m: f"<cell {int(m.group(1)) + 1}>", text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _functions(text: str) -> tuple[str, ...]:
+    """cells.defined_functions, parsed once per distinct cell: a class's notebooks share most of
+    their cells (the given code, and often the answers too)."""
+    return tuple(defined_functions(text))
+
+
 def _cell_label(index: int, sources: dict[int, str]) -> dict:
     """A cell by the functions it defines, else by its 1-based place in the notebook."""
-    names = defined_functions(sources.get(index, ""))
+    names = _functions(sources.get(index, ""))
     if names:
         return {"label": ", ".join(names), "where": f"cell {index + 1}"}
     return {"label": f"your cell {index + 1}", "where": None}

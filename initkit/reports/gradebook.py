@@ -8,6 +8,7 @@ scores and comments are kept.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -78,35 +79,74 @@ def write_gradebook(results: list[dict], course: "Course", *, db_url: str | None
     retried when one of them got there first; a student whose row still cannot be written is
     in `Written.failed`, and every other student's row is written.
     """
-    from nbgrader.api import Gradebook
+    writer = GradebookWriter(course, db_url)
+    writer.open()
+    try:
+        writer.write(results, timestamps)
+    finally:
+        writer.close()
+    return writer.written
 
-    db_url = db_url or default_db_url(course)
-    course_id = course.nbgrader_config().CourseDirectory.get("course_id") or "default_course"
-    stamps = {r["student"]: (timestamps or {}).get(r["student"]) for r in results}
-    written = Written(db_url)
-    with alembic_on_path(), warnings.catch_warnings():
+
+@contextmanager
+def _quiet():
+    with warnings.catch_warnings():
         # nbgrader's models trip SQLAlchemy 2's autoflush warnings ("not in session"); the rows
         # are fine
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        gb = _open(Gradebook, db_url, course_id)
-        try:
-            _wait_for_other_writers(gb)
-            nb_name = _retrying(gb, lambda: ensure_assignment(gb, course, db_url))
-            for start in range(0, len(results), CHUNK):
-                chunk = results[start:start + CHUNK]
-                try:
-                    _retrying(gb, lambda: _write_rows(gb, course, nb_name, chunk, stamps))
-                except Exception:  # noqa: BLE001 - find the student(s) it was, write the others
-                    for r in chunk:
-                        try:
-                            _retrying(gb, lambda: _write_rows(gb, course, nb_name, [r], stamps))
-                        except Exception as exc:  # noqa: BLE001
-                            written.failed[r["student"]] = reason(exc)
-        except _DatabaseBusy as exc:
-            raise GradebookError(f"{db_url}: {exc}") from exc
-        finally:
-            gb.close()
-    return written
+        yield
+
+
+class GradebookWriter:
+    """write_gradebook in steps, for a batch that records rows while it grades: open() (the
+    database, the assignment's cells), write(results) as often as needed, close(). Failed rows
+    collect in `written.failed`; GradebookError if the database cannot be used at all."""
+
+    def __init__(self, course: "Course", db_url: str | None = None):
+        self.course = course
+        self.db_url = db_url or default_db_url(course)
+        self.written = Written(self.db_url)
+        self.gb = None
+        self.nb_name = None
+
+    def open(self) -> None:
+        from nbgrader.api import Gradebook
+
+        course_id = self.course.nbgrader_config().CourseDirectory.get("course_id") or "default_course"
+        with alembic_on_path(), _quiet():
+            self.gb = gb = _open(Gradebook, self.db_url, course_id)
+            try:
+                _wait_for_other_writers(gb)
+                self.nb_name = _retrying(gb, lambda: ensure_assignment(gb, self.course, self.db_url))
+            except _DatabaseBusy as exc:
+                self.close()
+                raise GradebookError(f"{self.db_url}: {exc}") from exc
+            except BaseException:
+                self.close()
+                raise
+
+    def write(self, results: list[dict], timestamps: dict[str, str] | None = None) -> None:
+        gb, course, nb_name = self.gb, self.course, self.nb_name
+        stamps = {r["student"]: (timestamps or {}).get(r["student"]) for r in results}
+        with _quiet():
+            try:
+                for start in range(0, len(results), CHUNK):
+                    chunk = results[start:start + CHUNK]
+                    try:
+                        _retrying(gb, lambda: _write_rows(gb, course, nb_name, chunk, stamps))
+                    except Exception:  # noqa: BLE001 - find the student(s) it was, write the others
+                        for r in chunk:
+                            try:
+                                _retrying(gb, lambda: _write_rows(gb, course, nb_name, [r], stamps))
+                            except Exception as exc:  # noqa: BLE001
+                                self.written.failed[r["student"]] = reason(exc)
+            except _DatabaseBusy as exc:
+                raise GradebookError(f"{self.db_url}: {exc}") from exc
+
+    def close(self) -> None:
+        if self.gb is not None:
+            self.gb.close()
+            self.gb = None
 
 
 CHUNK = 250                 # students per transaction: the database is locked for ~0.5 s at most
@@ -126,6 +166,47 @@ def reason(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
 
 
+_HEADS: list[str] = []
+
+
+def alembic_head() -> str:
+    """What nbgrader's get_alembic_version returns (the first line of `alembic heads` on its own
+    migration scripts), read in this process: the `alembic` command it runs to create a gradebook
+    is a Python start that took 3 s of a batch's reports. Computed once per process."""
+    if not _HEADS:
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+        from nbgrader.dbutil import _temp_alembic_ini
+
+        with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+            heads = ScriptDirectory.from_config(Config(ini)).get_heads()
+        if len(heads) != 1:         # several heads: `alembic heads` decides which is printed first
+            raise RuntimeError(f"nbgrader's migrations have {len(heads)} heads")
+        _HEADS.append(heads[0])
+    return _HEADS[0]
+
+
+@contextmanager
+def _alembic_in_process():
+    """While nbgrader creates a gradebook, its get_alembic_version reads the head in this process
+    (alembic_head); if that fails for any reason, nbgrader's own (the `alembic` command) runs."""
+    import nbgrader.api
+
+    original = nbgrader.api.get_alembic_version
+
+    def get_alembic_version() -> str:
+        try:
+            return alembic_head()
+        except Exception:  # noqa: BLE001 - nbgrader's own way still works
+            return original()
+
+    nbgrader.api.get_alembic_version = get_alembic_version
+    try:
+        yield
+    finally:
+        nbgrader.api.get_alembic_version = original
+
+
 def _open(gradebook_class, db_url: str, course_id: str):
     """nbgrader's Gradebook; a second program creating the same database at the same moment
     ("table ... already exists", "database is locked") is waited out and the open tried again."""
@@ -135,7 +216,8 @@ def _open(gradebook_class, db_url: str, course_id: str):
 
     for attempt in range(RETRIES):
         try:
-            return gradebook_class(db_url, course_id=course_id)
+            with _alembic_in_process():
+                return gradebook_class(db_url, course_id=course_id)
         except OperationalError as exc:
             if attempt == RETRIES - 1 or not any(w in str(exc) for w in ("already exists", "locked")):
                 raise GradebookError(f"{db_url}: cannot open the gradebook ({reason(exc)})") from exc
@@ -218,37 +300,53 @@ def add_submissions(gb, assignment: str, students: list[str], stamps: dict[str, 
     `students`, in one transaction.
 
     Those methods commit once per call, and a commit expires every loaded object: the first
-    grading of 1,000 students took 25 s in them. The rows are built here exactly as
-    add_submission builds them (nbgrader 0.9; tests/test_reports.py compares the two).
+    grading of 1,000 students took 25 s in them; building the same rows as ORM objects still took
+    3 s. The rows are inserted here with one executemany per table, with exactly the columns and
+    defaults add_submission gives them (nbgrader 0.9; tests/reports/test_reports.py compares
+    the two).
     """
-    from nbgrader.api import Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.api import (Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook,
+                              new_uuid)
     from nbgrader.utils import parse_utc
+    from sqlalchemy import insert
 
     if not students:
         return
     target = gb.find_assignment(assignment)
-    known = {s.id: s for s in gb.db.query(Student).filter(Student.id.in_(students))}
-    notebooks = [(nb, list(nb.grade_cells), list(nb.solution_cells), list(nb.task_cells))
-                 for nb in target.notebooks]
-    with gb.db.no_autoflush:      # nothing to read back until the one flush at the end
-        for student_id in students:
-            student = known.get(student_id)
-            if student is None:
-                student = known[student_id] = Student(id=student_id)
-                gb.db.add(student)
-            extra = {"timestamp": parse_utc(stamps[student_id])} if stamps.get(student_id) else {}
-            submission = SubmittedAssignment(assignment=target, student=student, **extra)
-            for notebook, grade_cells, solution_cells, task_cells in notebooks:
-                nb = SubmittedNotebook(notebook=notebook, assignment=submission)
-                for cell in grade_cells:
-                    Grade(cell_id=cell.id, notebook=nb)
-                for cell in solution_cells:
-                    Comment(cell_id=cell.id, notebook=nb)
-                for cell in task_cells:
-                    Comment(cell_id=cell.id, notebook=nb)
-                    Grade(cell_id=cell.id, notebook=nb)
-            gb.db.add(submission)
-    gb.db.flush()
+    known = {s.id for s in gb.db.query(Student).filter(Student.id.in_(students))}
+    notebooks = [(nb.id, [c.id for c in nb.grade_cells], [c.id for c in nb.solution_cells],
+                  [c.id for c in nb.task_cells]) for nb in target.notebooks]
+    rows: dict = {Student: [], SubmittedAssignment: [], SubmittedNotebook: [], Grade: [], Comment: []}
+    for student_id in students:
+        if student_id not in known:
+            known.add(student_id)
+            rows[Student].append({"id": student_id})
+        submission = new_uuid()
+        rows[SubmittedAssignment].append({
+            "id": submission, "assignment_id": target.id, "student_id": student_id,
+            "timestamp": parse_utc(stamps[student_id]) if stamps.get(student_id) else None})
+        for notebook_id, grade_cells, solution_cells, task_cells in notebooks:
+            nb = new_uuid()
+            rows[SubmittedNotebook].append({"id": nb, "assignment_id": submission,
+                                            "notebook_id": notebook_id, "flagged": False})
+            for cell in grade_cells:
+                rows[Grade].append(_grade_row(nb, cell))
+            for cell in solution_cells:
+                rows[Comment].append({"id": new_uuid(), "notebook_id": nb, "cell_id": cell})
+            for cell in task_cells:
+                rows[Comment].append({"id": new_uuid(), "notebook_id": nb, "cell_id": cell})
+                rows[Grade].append(_grade_row(nb, cell))
+    gb.db.flush()             # anything pending in the session goes first, as it would have
+    for model, values in rows.items():       # parents before children (foreign keys)
+        if values:
+            gb.db.execute(insert(model.__table__), values)
+
+
+def _grade_row(notebook_id: str, cell_id: str) -> dict:
+    from nbgrader.api import new_uuid
+
+    return {"id": new_uuid(), "notebook_id": notebook_id, "cell_id": cell_id,
+            "needs_manual_grade": True}
 
 
 def _criterion_grades(gb, assignment: str, notebook: str, criteria: list[str],

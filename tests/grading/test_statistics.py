@@ -56,6 +56,16 @@ def test_bands_have_the_stated_tail_probability():
     assert c.ALPHA == 1e-9
 
 
+
+def test_bands_are_scipy_stats_own_numbers():
+    """The bands come from scipy.special (no scipy.stats import in the workers): the very floats
+    scipy.stats.chi2.ppf / isf and norm.isf return, for every layer size the checks use and more."""
+    sizes = sorted({fi * fo for fi, fo in ORIENTATIONS + DEEP + RANDOM_LAYERS} | set(range(1, 600))
+                   | {1000, 4096, 12800, 40000, 160000})
+    for n in sizes:
+        assert c.chi2_band(n) == (float(chi2.ppf(c.ALPHA / 2, n)), float(chi2.isf(c.ALPHA / 2, n))), n
+    assert c.normal_z() == float(norm.isf(c.ALPHA / 2))
+
 def _acceptance_interval(n: int, variance: float) -> tuple[float, float]:
     """The observed mean(W²) values a check for `variance` accepts."""
     lo, hi = c.chi2_band(n)
