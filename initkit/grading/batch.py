@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean, median
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -48,10 +48,31 @@ class Job:
     shown: str                     # how messages name it (the path of the file or folder)
     hand_in: HandIn | None = None  # None when it cannot be graded (see error)
     error: str | None = None       # why it cannot be graded, found before grading
+    root: Path | None = None       # the submissions folder it was found in
+    digest: str | None = None      # of the notebook's bytes when it was found
 
     @property
     def timestamp(self) -> str | None:
         return self.hand_in.timestamp if self.hand_in else None
+
+    def without_data(self) -> "Job":
+        """This job without the notebook's bytes (read again by `load` just before grading): a
+        batch keeps only the submissions in flight in memory, and worker processes forked from
+        it do not carry a copy of every notebook."""
+        return replace(self, hand_in=replace(self.hand_in, data=b""), digest=self.hand_in.digest)
+
+    def load(self) -> HandIn:
+        """The hand-in with its bytes, read again if `without_data` dropped them; a
+        SubmissionError if the file is gone or changed since it was found (its cache key would
+        be another file's)."""
+        if self.digest is None or self.root is None:
+            return self.hand_in
+        assignment = Path(self.hand_in.path).parent.name     # <root>/<student>/<assignment>/<nb>
+        again = read_hand_in(self.root, self.student, assignment, self.hand_in.name)
+        if again.name != self.hand_in.name or again.digest != self.digest:
+            raise SubmissionError(self.shown, "the file changed while the batch was grading; "
+                                  "grade again to grade the new version")
+        return replace(self.hand_in, data=again.data)         # the note etc. as first found
 
 
 @dataclass
@@ -157,7 +178,7 @@ def _job(root: Path, name: str, assignment: str, notebook: str) -> Job:
         check_timestamp(hand_in.timestamp, folder)
     except SubmissionError as exc:
         return Job(student, notebook, str(folder), error=str(exc))
-    return Job(student, hand_in.name, str(folder / hand_in.name), hand_in)
+    return Job(student, hand_in.name, str(folder / hand_in.name), hand_in, root=root)
 
 
 def check_timestamp(text: str | None, folder: Path) -> None:
@@ -255,7 +276,7 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
             results[job.student] = cached
             reused += 1
         else:
-            todo.append(job)
+            todo.append(job.without_data())
     missing = sorted(set(students or ()) - found)
     if missing:
         from ..course import CourseError

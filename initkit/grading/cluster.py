@@ -27,6 +27,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..submission import SubmissionError
 from .pool import HostStartError
 from .result import error_result
 
@@ -212,9 +213,14 @@ def run_cluster(jobs: list, *, scheduler: Any, grade: Callable, course: "Course"
                                f"{' '.join(str(exc).split())}") from None
         futures = {}
         for i, job in enumerate(jobs):
+            try:
+                hand_in = job.load()
+            except SubmissionError as exc:
+                on_result(job, error_result(job.student, job.notebook, course.criteria, str(exc)))
+                continue
             counter = f"initkit-starts-{batch}-{i}"
             counters.append(counter)
-            fut = client.submit(_grade_task, plugin_name, counter, job.hand_in, grade, job.student,
+            fut = client.submit(_grade_task, plugin_name, counter, hand_in, grade, job.student,
                                 job.notebook, job.shown, key=f"initkit-{batch}-{i}", pure=False)
             futures[fut] = job
         _collect(futures, course, watchdog, on_result, KilledWorker)

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..submission import SubmissionError
 from .result import error_result
 
 if TYPE_CHECKING:
@@ -123,7 +124,12 @@ def _run_pool_forked(jobs: list, *, workers: int, grade: Callable, course: "Cour
             queue, alone = (suspects, True) if suspects else (pending, False)
             job = queue.popleft()
             try:
-                fut = executor.submit(_grade_in_worker, grade, course, job.hand_in, limits)
+                hand_in = job.load()
+            except SubmissionError as exc:
+                on_result(job, error_result(job.student, job.notebook, course.criteria, str(exc)))
+                continue
+            try:
+                fut = executor.submit(_grade_in_worker, grade, course, hand_in, limits)
             except BrokenProcessPool:  # broke since the last wait: retry in a new pool
                 queue.appendleft(job)
                 broken = True

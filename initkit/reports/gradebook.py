@@ -252,6 +252,7 @@ def _retrying(gb, write):
     """Run `write` and commit; on a conflict with another writer, roll back and run it again."""
     import time
 
+    from nbgrader.api import InvalidEntry, MissingEntry
     from sqlalchemy.exc import IntegrityError, OperationalError
 
     for attempt in range(RETRIES):
@@ -259,7 +260,11 @@ def _retrying(gb, write):
             value = write()
             gb.db.commit()
             return value
-        except (IntegrityError, OperationalError) as exc:
+        # Two runs recording the assignment's cells at once (nbgrader's SaveCells commits step by
+        # step, and replaces a notebook whose cells differ): nbgrader's InvalidEntry wraps the
+        # IntegrityError of a row the other has just added; MissingEntry, a notebook the other
+        # has just replaced. The next attempt finds the cells recorded.
+        except (IntegrityError, OperationalError, InvalidEntry, MissingEntry) as exc:
             gb.db.rollback()
             if attempt == RETRIES - 1:
                 if isinstance(exc, OperationalError) and "locked" in str(exc):

@@ -196,3 +196,19 @@ def test_workers_have_one_blas_thread(tmp_path):
                   host_factory=None, watchdog=60.0,
                   on_result=lambda job, result: got.append(result["threads"]))
     assert got == [1, 1]
+
+
+def test_jobs_keep_no_notebook_bytes_until_graded(course):
+    """A batch holds only the submissions in flight: each job reads its notebook again just before
+    grading (and a file changed since discovery is that student's error, never another file's
+    grade under its cache key)."""
+    add(course, "alice", fake_submission())
+    add(course, "bob", fake_submission(fail=["cost"]))
+    jobs = {j.student: j.without_data()
+            for j in batch.discover(course / "submitted", ASSIGNMENT, "init_symmetry.ipynb")}
+    assert all(j.hand_in.data == b"" for j in jobs.values())
+    original = (course / "submitted" / "alice" / ASSIGNMENT / "init_symmetry.ipynb").read_bytes()
+    assert jobs["alice"].load().data == original
+    add(course, "bob", fake_submission(fail=["he_variance"]))       # changed after discovery
+    with pytest.raises(batch.SubmissionError, match="changed while the batch was grading"):
+        jobs["bob"].load()
