@@ -10,6 +10,8 @@ the timeout setting, not the machinery), then in one run times:
   nbgrader  `nbgrader autograde` on a sample of the same submissions (after `nbgrader
             generate_assignment`), extrapolated per submission
   floor     the same batch with the same checks run in-process, without any isolation
+  cluster   the same batch on a local dask.distributed cluster (a scheduler and one one-thread
+            worker process per local worker), started before the clock starts
 
 and prints submissions/s for each, the ratios, and the peak memory of each worker (the worker
 process plus its sandbox processes: RSS summed, and PSS, which counts shared pages once).
@@ -208,6 +210,26 @@ def run_batch(course: Path, out: Path, workers: int | None, host_factory=None):
     return summary, elapsed, mem
 
 
+def run_cluster_batch(course: Path, out: Path, workers: int):
+    """The same batch on a dask.distributed cluster: a local scheduler and `workers` one-thread
+    worker processes, started before the clock starts (an existing cluster, as `initkit grade
+    --scheduler` finds it); the clock includes shipping the grading bundle to the workers."""
+    from distributed import LocalCluster
+
+    from initkit import api
+    from initkit.course import Course
+
+    out.mkdir(parents=True)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=40) as cluster:
+        start = time.perf_counter()
+        summary = api.grade(Course.open(course, ASSIGNMENT), out, force=True, progress=True,
+                            gradebook=f"sqlite:///{out / 'gradebook.db'}",
+                            scheduler=cluster.scheduler_address)
+        elapsed = time.perf_counter() - start
+    return summary, elapsed
+
+
 def run_nbgrader(course: Path, students: list[str], sample: int) -> tuple[float, int]:
     """`nbgrader autograde` on the first `sample` students in their own course copy."""
     nb_course = course.parent / "nbgrader-course"
@@ -241,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="submissions given to nbgrader autograde (default 10)")
     parser.add_argument("--workers", type=int, default=None, help="default: all cores")
     parser.add_argument("--keep", action="store_true", help="keep the temporary course")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="skip the dask.distributed run (it needs initkit[dask])")
     args = parser.parse_args(argv)
 
     from initkit.grading.batch import default_workers
@@ -257,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         summary, t_init, mem = run_batch(course, tmp / "out-initkit", args.workers)
         isolation = {r.get("isolation") for r in summary.graded}
         floor, t_floor, floor_mem = run_batch(course, tmp / "out-floor", args.workers, InProcessHost)
+        cluster = None if args.no_cluster else run_cluster_batch(course, tmp / "out-cluster", workers)
         t_nb, n_nb = run_nbgrader(course, students, args.nbgrader_sample)
 
         rate_init, rate_floor = args.n / t_init, args.n / t_floor
@@ -270,6 +295,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  nbgrader autograde {t_nb:7.1f} s   {rate_nb:7.2f} submissions/s "
               f"({n_nb} submissions, {t_nb / max(n_nb, 1):.2f} s each)")
         print(f"  floor (in-process) {t_floor:7.1f} s   {rate_floor:7.2f} submissions/s")
+        if cluster is not None:
+            dist, t_dist = cluster
+            same = [(r["student"], r["score"]) for r in dist.results] == \
+                   [(r["student"], r["score"]) for r in summary.results]
+            print(f"  dask cluster       {t_dist:7.1f} s   {args.n / t_dist:7.2f} submissions/s "
+                  f"(local scheduler, {workers} one-thread workers; grading "
+                  f"{dist.grading_seconds:.1f} s; {t_dist / t_init:.2f}x the local pool's time; "
+                  f"grades {'identical' if same else 'DIFFERENT'})")
         print(f"    of which grading  {summary.grading_seconds:7.1f} s   "
               f"{args.n / summary.grading_seconds:7.2f} submissions/s (sandboxed, initkit)")
         print(f"    of which grading  {floor.grading_seconds:7.1f} s   "

@@ -10,8 +10,9 @@ same cache, progress bar and reports as a local run).
 Faults:
   * a lost worker loses nothing: Dask runs its tasks elsewhere;
   * a submission whose grading started twice and never finished (it killed its worker both times)
-    is not started a third time: it gets an error row. Each start is counted in a Dask Variable
-    on the scheduler, so only the task that was running is blamed, not the ones queued beside it;
+    is not started a third time: it gets an error row. Each start is counted in the task's own
+    metadata on the scheduler, so only the task that was running is blamed, not the ones queued
+    beside it;
   * no result for `watchdog` seconds: the tasks still running get error rows, the batch ends;
   * an unreachable scheduler is a ClusterError within `connect_timeout` seconds.
 """
@@ -132,27 +133,25 @@ def _worker_address() -> str:
         return "?"
 
 
-def _count_start(name: str) -> int:
-    """How many times this task has started, this start included (a Variable on the scheduler)."""
-    from distributed import Variable, get_client
+def _count_start(key: str) -> int:
+    """How many times the task `key` has started, this start included. Kept in the scheduler's
+    metadata of the task itself, which the scheduler drops when it forgets the task."""
+    from distributed import get_client
 
-    counter = Variable(name, client=get_client())
-    try:
-        starts = int(counter.get(timeout=0)) + 1
-    except TimeoutError:                  # never set: the first start
-        starts = 1
-    counter.set(starts)
+    client = get_client()
+    starts = int(client.get_metadata([key, "initkit-starts"], default=0)) + 1
+    client.set_metadata([key, "initkit-starts"], starts)
     return starts
 
 
-def _grade_task(plugin_name: str, counter: str, hand_in, grade: Callable, student: str,
+def _grade_task(plugin_name: str, key: str, hand_in, grade: Callable, student: str,
                 notebook: str, shown: str) -> dict:
     """Runs on a worker: one submission with the worker's course and warm sandbox host."""
     from distributed import get_worker
 
     plugin: GraderPlugin = get_worker().plugins[plugin_name]
     course = plugin.course
-    if _count_start(counter) > MAX_STARTS:
+    if _count_start(key) > MAX_STARTS:
         return error_result(student, notebook, course.criteria,
                             f"{shown}: the grading worker died while grading this submission "
                             f"({MAX_STARTS} times, on different workers); it was not graded again")
@@ -189,7 +188,7 @@ def run_cluster(jobs: list, *, scheduler: Any, grade: Callable, course: "Course"
     on_result(job, result) as results arrive; returns the number of worker threads used.
     collect: the workers load the hidden tests at set-up (False for a grade function that does
     not use them)."""
-    from distributed import Client, KilledWorker, Variable
+    from distributed import Client, KilledWorker
 
     from ..bundle import CourseBundle
 
@@ -197,7 +196,6 @@ def run_cluster(jobs: list, *, scheduler: Any, grade: Callable, course: "Course"
     own_client = client is not scheduler
     batch = uuid.uuid4().hex[:12]
     plugin_name = f"initkit-grader-{batch}"
-    counters: list[str] = []
     try:
         threads = sum(client.nthreads().values())
         if not threads:
@@ -218,17 +216,14 @@ def run_cluster(jobs: list, *, scheduler: Any, grade: Callable, course: "Course"
             except SubmissionError as exc:
                 on_result(job, error_result(job.student, job.notebook, course.criteria, str(exc)))
                 continue
-            counter = f"initkit-starts-{batch}-{i}"
-            counters.append(counter)
-            fut = client.submit(_grade_task, plugin_name, counter, hand_in, grade, job.student,
-                                job.notebook, job.shown, key=f"initkit-{batch}-{i}", pure=False)
+            key = f"initkit-{batch}-{i}"
+            fut = client.submit(_grade_task, plugin_name, key, hand_in, grade, job.student,
+                                job.notebook, job.shown, key=key, pure=False)
             futures[fut] = job
         _collect(futures, course, watchdog, on_result, KilledWorker)
         return threads
     finally:
         try:
-            for name in counters:
-                Variable(name, client=client).delete()
             client.unregister_worker_plugin(plugin_name)
         except Exception:  # noqa: BLE001 - the cluster may be gone; grades are already filed
             pass
