@@ -105,42 +105,17 @@ def open_host(limits, sandbox: str):
     from ..sandbox import SandboxHost, SandboxStartError
 
     if os.environ.get("INITKIT_SANDBOX", "auto").strip().lower() != "auto":
-        return _runs_code(SandboxHost(limits)), None
+        return SandboxHost(limits), None
     try:
-        return _runs_code(SandboxHost(limits)), None
+        return SandboxHost(limits), None
     except SandboxStartError as exc:
         if sandbox == "bubblewrap":
             raise
         reason = " ".join(str(exc).split())
     os.environ["INITKIT_SANDBOX"] = "none"
-    return _runs_code(SandboxHost(limits)), (
+    return SandboxHost(limits), (
         f"bubblewrap cannot start in this container ({reason[:500]}); grading with isolation "
         "'none': the container is the boundary (docs/gradescope.md)")
-
-
-def _runs_code(host):
-    """`host` if a student process can start on it and run a cell; else it is closed and
-    SandboxStartError raised: a sandbox that starts but cannot run code (e.g. isolation "none"
-    as root, with Python in a folder only root can enter and no CAP_DAC_READ_SEARCH to keep)
-    would otherwise give every submission 0 as if its cells had crashed."""
-    from ..sandbox import SandboxStartError, StudentCrash, StudentError, StudentTimeout
-    from ..submission import CodeCell
-
-    problem = None
-    try:
-        session = host.open_session([CodeCell(0, "def initkit_canary():\n    return 1\n")])
-        try:
-            if session.call("initkit_canary") != 1 or session.cell_errors:
-                problem = "; ".join(e.get("message", "") for e in session.cell_errors) or "no value"
-        finally:
-            session.close()
-    except (StudentCrash, StudentError, StudentTimeout, OSError) as exc:
-        problem = str(exc)
-    if problem is not None:
-        host.close()
-        raise SandboxStartError(f"the sandbox ({host.isolation}) starts but cannot run a cell: "
-                                f"{' '.join(problem.split())[:500]}")
-    return host
 
 
 def read_metadata(root: Path) -> dict | None:

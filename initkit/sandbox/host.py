@@ -63,6 +63,11 @@ class SandboxHost:
         self._session: StudentSession | None = None
         self._closed = False
         self._start_zygote()
+        try:
+            self._check_runs_code()
+        except BaseException:
+            self.close()
+            raise
 
     # -- zygote life cycle --
     def _start_zygote(self):
@@ -149,6 +154,29 @@ class SandboxHost:
             self._scratch.cleanup()
             self._scratch = None
         self._start_zygote()
+
+    def _check_runs_code(self):
+        """A student process must be able to start on this sandbox and run a cell; else
+        SandboxStartError. One that starts but cannot run code (e.g. isolation "none" as root,
+        with Python in a folder only root can enter) would otherwise give every submission 0 as
+        if its cells had crashed: a set-up problem, never the students'."""
+        from ..submission import CodeCell
+        from .errors import StudentCrash, StudentError, StudentTimeout
+
+        problem = None
+        try:
+            session = self.open_session([CodeCell(0, "def initkit_canary():\n    return 1\n")])
+            try:
+                if session.call("initkit_canary") != 1 or session.cell_errors:
+                    problem = "; ".join(e.get("message", "") for e in session.cell_errors) or "no value"
+            finally:
+                session.close()
+        except (StudentCrash, StudentError, StudentTimeout, OSError) as exc:
+            problem = str(exc)
+        if problem is not None:
+            raise SandboxStartError(f"the sandbox ({self.isolation}) starts but cannot run a cell: "
+                                    f"{' '.join(problem.split())[:500]} (can the sandbox's unprivileged user "
+                                    "read the Python installation? docs/sandbox.md)")
 
     # -- public --
     def open_session(self, cells) -> "StudentSession":
