@@ -298,6 +298,37 @@ def _write_rows(gb, course: "Course", nb_name: str, results: list[dict], stamps:
             grade.auto_score = float(r["criteria"][name]["score"])
             # as nbgrader's SaveAutoGrades: a manual override needs a second look
             grade.needs_manual_grade = grade.manual_score is not None
+    _late_penalties(gb, course, nb_name, students)
+
+
+def _late_penalties(gb, course: "Course", nb_name: str, students: list[str]) -> None:
+    """Each submitted notebook's late penalty, as nbgrader's AssignLatePenalties sets it when
+    `nbgrader autograde` runs (reset, then the course's LateSubmissionPlugin for a submission
+    after the due date, kept between 0 and the notebook's score), so the totals that formgrader,
+    `nbgrader export` and `initkit export canvas` show are the same whichever graded it. Nothing
+    to do while the assignment has no due date."""
+    from nbgrader.api import Assignment, Notebook, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    if gb.find_assignment(course.assignment).duedate is None:
+        return
+    gb.db.flush()                           # the scores and timestamps just set
+    step = AssignLatePenalties(config=course.nbgrader_config())
+    step.init_plugin()
+    notebooks = (gb.db.query(SubmittedNotebook).join(SubmittedAssignment).join(Assignment)
+                 .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+                 .filter(Assignment.name == course.assignment, Notebook.name == nb_name,
+                         SubmittedAssignment.student_id.in_(students))
+                 .populate_existing())
+    for notebook in notebooks:
+        submission = gb.db.query(SubmittedAssignment).filter_by(id=notebook.assignment_id) \
+            .populate_existing().one()
+        notebook.late_submission_penalty = None
+        if submission.total_seconds_late > 0:
+            penalty = step.plugin_inst.late_submission_penalty(
+                submission.student_id, notebook.score, submission.total_seconds_late)
+            if penalty is not None:
+                notebook.late_submission_penalty = max(0.0, min(float(penalty), notebook.score))
 
 
 def add_submissions(gb, assignment: str, students: list[str], stamps: dict[str, str | None]) -> None:

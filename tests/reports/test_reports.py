@@ -285,3 +285,47 @@ def test_feedback_again_with_what_was_graded_by_hand(graded, capsys):
     assert "# my answer" in page                                         # the code is still there
     alice = (fb / "alice" / ASSIGNMENT / "init_symmetry.html").read_text()
     assert "some written answers are not graded yet" in alice
+
+
+def test_late_penalty_as_nbgrader_autograde_assigns_it(tmp_path):
+    """With a due date and the course's late policy ('zero': a late notebook's score is all
+    penalty), `initkit grade` records the penalty nbgrader's own AssignLatePenalties step gives,
+    so totals agree whichever graded the submission; on time: no penalty."""
+    import datetime
+
+    import nbformat
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    from fakes import ASSIGNMENT, add, fake_submission, make_course, run
+
+    course = make_course(tmp_path / "course")
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write("c.LateSubmissionPlugin.penalty_method = 'zero'\n")
+    add(course, "alice", fake_submission())
+    add(course, "bob", fake_submission(fail=["cost"]))
+    (course / "submitted" / "alice" / ASSIGNMENT / "timestamp.txt").write_text("2024-02-29 23:00:00 UTC")
+    (course / "submitted" / "bob" / ASSIGNMENT / "timestamp.txt").write_text("2024-03-02 09:00:00 UTC")
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    run(course, gradebook=None)                       # the assignment exists, no due date yet
+    with Gradebook(db, course_id="initkit-test") as gb:
+        assert {s.student.id: s.late_submission_penalty for s in gb.assignment_submissions(ASSIGNMENT)} \
+            == {"alice": 0.0, "bob": 0.0}
+        gb.update_or_create_assignment(ASSIGNMENT, duedate=datetime.datetime(2024, 3, 1))
+    run(course, gradebook=None, force=True)
+    with Gradebook(db, course_id="initkit-test") as gb:
+        ours = {s.student.id: (s.score, s.late_submission_penalty)
+                for s in gb.assignment_submissions(ASSIGNMENT)}
+    assert ours == {"alice": (100.0, 0.0), "bob": (95.0, 95.0)}
+
+    # nbgrader's own step on the same gradebook gives the same penalties
+    from initkit.course import Course
+
+    step = AssignLatePenalties(config=Course.open(course).nbgrader_config())
+    for student in ("alice", "bob"):
+        step.preprocess(nbformat.v4.new_notebook(), {"nbgrader": {
+            "notebook": "init_symmetry", "assignment": ASSIGNMENT, "student": student, "db_url": db}})
+    with Gradebook(db, course_id="initkit-test") as gb:
+        theirs = {s.student.id: (s.score, s.late_submission_penalty)
+                  for s in gb.assignment_submissions(ASSIGNMENT)}
+    assert theirs == ours
