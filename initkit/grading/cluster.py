@@ -154,7 +154,7 @@ def _grade_task(plugin_name: str, key: str, hand_in, grade: Callable, student: s
     if _count_start(key) > MAX_STARTS:
         return error_result(student, notebook, course.criteria,
                             f"{shown}: the grading worker died while grading this submission "
-                            f"({MAX_STARTS} times, on different workers); it was not graded again")
+                            f"({MAX_STARTS} times); it was not graded again")
     host = plugin.host()
     start = time.perf_counter()
     try:

@@ -34,19 +34,13 @@ def ensure_assignment(gb, course: "Course", db_url: str) -> str:
     Returns the notebook's name.
     """
     import nbformat
-    from nbgrader.api import MissingEntry
     from nbgrader.preprocessors import ClearSolutions, ComputeChecksums, SaveCells
 
     source, assignment = course.source_notebook, course.assignment
     nb = nbformat.read(str(source), as_version=4)
     name = source.stem
-    try:
-        notebook = gb.find_notebook(name, assignment)
-        have = {c.name: c.max_score for c in notebook.grade_cells}
-        if all(have.get(c) == pts for c, pts in course.criteria.items()):
-            return name
-    except MissingEntry:
-        pass
+    if cells_recorded(gb, course, name):
+        return name
     cfg = course.nbgrader_config()
     course_id = cfg.CourseDirectory.get("course_id")
     gb.update_or_create_assignment(assignment, **({"course_id": course_id} if course_id else {}))
@@ -57,6 +51,28 @@ def ensure_assignment(gb, course: "Course", db_url: str) -> str:
     except RuntimeError as exc:  # SaveCells refuses to change cells once submissions exist
         raise RuntimeError(f"{db_url}: cannot record the cells of {source}: {exc}") from exc
     return name
+
+
+def cells_recorded(gb, course: "Course", name: str) -> bool:
+    """Whether the gradebook holds every cell of the source notebook that nbgrader's SaveCells
+    records, with the criteria's points. SaveCells commits step by step (notebook, grade cells,
+    ..., source cells, last), replacing a notebook without submissions: while another program
+    records them, they are incomplete, and rows written then would miss cells."""
+    import nbformat
+    from nbgrader import utils
+    from nbgrader.api import MissingEntry
+
+    nb = nbformat.read(str(course.source_notebook), as_version=4)
+    expected = {cell.metadata.nbgrader.grade_id for cell in nb.cells
+                if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell)
+                or utils.is_task(cell)}
+    try:
+        notebook = gb.find_notebook(name, course.assignment)
+    except MissingEntry:
+        return False
+    points = {c.name: c.max_score for c in notebook.grade_cells}
+    return ({c.name for c in notebook.source_cells} >= expected
+            and all(points.get(c) == pts for c, pts in course.criteria.items()))
 
 
 class GradebookError(RuntimeError):
@@ -133,8 +149,10 @@ class GradebookWriter:
                 for start in range(0, len(results), CHUNK):
                     chunk = results[start:start + CHUNK]
                     try:
+                        self._wait_for_cells()
                         _retrying(gb, lambda: _write_rows(gb, course, nb_name, chunk, stamps))
                     except Exception:  # noqa: BLE001 - find the student(s) it was, write the others
+                        self._wait_for_cells()
                         for r in chunk:
                             try:
                                 _retrying(gb, lambda: _write_rows(gb, course, nb_name, [r], stamps))
@@ -142,6 +160,24 @@ class GradebookWriter:
                                 self.written.failed[r["student"]] = reason(exc)
             except _DatabaseBusy as exc:
                 raise GradebookError(f"{self.db_url}: {exc}") from exc
+
+    def _wait_for_cells(self) -> None:
+        """While another program records the assignment's cells (cells_recorded), wait for it,
+        up to CELLS_WAIT seconds, outside any transaction; then record them again ourselves (it
+        may have stopped half-way)."""
+        import time
+
+        deadline = time.monotonic() + CELLS_WAIT
+        while True:
+            done = cells_recorded(self.gb, self.course, self.nb_name)
+            self.gb.db.rollback()              # end the read: the other program needs the lock
+            if done:
+                return
+            if time.monotonic() > deadline:
+                self.nb_name = _retrying(self.gb, lambda: ensure_assignment(self.gb, self.course,
+                                                                            self.db_url))
+                return
+            time.sleep(0.1)
 
     def close(self) -> None:
         if self.gb is not None:
@@ -152,6 +188,7 @@ class GradebookWriter:
 CHUNK = 250                 # students per transaction: the database is locked for ~0.5 s at most
 BUSY_TIMEOUT_MS = 30_000    # how long a write waits for another writer's transaction
 RETRIES = 5
+CELLS_WAIT = 30.0           # seconds to wait for another program recording the assignment's cells
 
 
 class _DatabaseBusy(Exception):
@@ -279,8 +316,11 @@ def _retrying(gb, write):
 
 def _write_rows(gb, course: "Course", nb_name: str, results: list[dict], stamps: dict) -> None:
     """Submissions (created when missing), timestamps and auto scores of `results`; no commit."""
-    from nbgrader.api import Assignment, SubmittedAssignment
+    from nbgrader.api import Assignment, MissingEntry, SubmittedAssignment
     from nbgrader.utils import parse_utc
+
+    if not cells_recorded(gb, course, nb_name):      # in this transaction: nobody changes them now
+        raise MissingEntry("another program is recording the assignment's cells")
 
     assignment = course.assignment
     students = [r["student"] for r in results]
