@@ -167,3 +167,21 @@ def copy_real_course(root: Path) -> Path:
 def broken_host(limits):
     """A worker host factory that fails as bubblewrap does without user namespaces."""
     raise RuntimeError("bwrap: No permissions to creating new namespace")
+
+
+def jupyter_env(tmp: Path) -> dict[str, str]:
+    """The environment for nbgrader's and Jupyter's command lines in a test: no Jupyter config of
+    the machine (config, data and runtime folders under `tmp`), and this venv's bin on PATH
+    (nbgrader runs `alembic` to create a gradebook, even when the venv is not activated)."""
+    import sys
+
+    env = dict(os.environ)
+    for name in ("config", "data", "runtime"):
+        (tmp / "jupyter" / name).mkdir(parents=True, exist_ok=True)
+    env.update(JUPYTER_CONFIG_DIR=str(tmp / "jupyter" / "config"),
+               JUPYTER_DATA_DIR=str(tmp / "jupyter" / "data"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "jupyter" / "runtime"),
+               JUPYTER_NO_CONFIG="1", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import shutil
 import sqlite3
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, REPO, add, copy_real_course, fake_submission, run
+from fakes import (ASSIGNMENT, REPO, add, copy_real_course, fake_submission, jupyter_env,
+                   run)
 from initkit import cli
 from initkit.course import Course, CourseError
 from initkit.export.canvas import RosterError, export_canvas
@@ -378,22 +378,8 @@ def test_other_unusable_inputs(course, tmp_path):
 PLUGIN = "initkit.export.nbgrader_plugin.CriteriaExportPlugin"
 
 
-def _env(tmp: Path) -> dict[str, str]:
-    """nbgrader's command line, with no Jupyter config of the machine."""
-    env = dict(os.environ)
-    for name in ("config", "data", "runtime"):
-        (tmp / "jupyter" / name).mkdir(parents=True, exist_ok=True)
-    env.update(JUPYTER_CONFIG_DIR=str(tmp / "jupyter" / "config"),
-               JUPYTER_DATA_DIR=str(tmp / "jupyter" / "data"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "jupyter" / "runtime"),
-               JUPYTER_NO_CONFIG="1", PYTHONDONTWRITEBYTECODE="1")
-    env.pop("JUPYTER_CONFIG_PATH", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
 def _nbgrader(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=_env(cwd.parent),
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=jupyter_env(cwd.parent),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"nbgrader {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
     return proc

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, REPO, copy_real_course
+from fakes import ASSIGNMENT, REPO, copy_real_course, jupyter_env
 from initkit.reports.autograded import criterion_text
 
 NB = "init_symmetry"
@@ -54,20 +53,6 @@ class Lifecycle:
     first_release: subprocess.CompletedProcess  # release_feedback right after generate_feedback
 
 
-def _env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("config", "data", "runtime"):
-        (tmp / "jupyter" / name).mkdir(parents=True, exist_ok=True)
-    env.update(JUPYTER_CONFIG_DIR=str(tmp / "jupyter" / "config"),
-               JUPYTER_DATA_DIR=str(tmp / "jupyter" / "data"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "jupyter" / "runtime"),
-               JUPYTER_NO_CONFIG="1", PYTHONDONTWRITEBYTECODE="1")
-    env.pop("JUPYTER_CONFIG_PATH", None)
-    # nbgrader runs `alembic` to create a gradebook: the venv's bin, even when not activated.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
 def _run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=COMMAND_SECONDS)
@@ -82,7 +67,7 @@ def lifecycle(tmp_path_factory) -> Lifecycle:
     from nbgrader.api import Gradebook
 
     tmp = tmp_path_factory.mktemp("feedback")
-    env = _env(tmp)
+    env = jupyter_env(tmp)
     root = copy_real_course(tmp / "course")
     exchange = [f"--Exchange.root={tmp / 'exchange'}"]
     homes = {student: tmp / "home" / student for student in NOTEBOOKS}
