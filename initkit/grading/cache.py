@@ -43,6 +43,15 @@ def _version(module: str) -> str:
         return "<not installed>"
 
 
+def package_digest() -> str:
+    """Hash of every file of the installed initkit package: the code that grades. Part of the
+    fingerprint; a Dask worker compares its own with the client's (grading/cluster.py)."""
+    h = hashlib.sha256()
+    for f in _files(PACKAGE):
+        h.update(f.relative_to(PACKAGE).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def fingerprint(course: "Course", limits=None, grade: Callable | None = None) -> str:
     """Hash of everything that decides a grade besides the submission itself."""
     h = hashlib.sha256()
@@ -50,8 +59,7 @@ def fingerprint(course: "Course", limits=None, grade: Callable | None = None) ->
     def add(label: str, data: bytes) -> None:
         h.update(label.encode() + b"\0" + hashlib.sha256(data).digest())
 
-    for f in _files(PACKAGE):
-        add(f"initkit/{f.relative_to(PACKAGE).as_posix()}", f.read_bytes())
+    add("initkit", package_digest().encode())
     for f in _files(course.hidden_tests):
         add(f"hidden/{f.relative_to(course.hidden_tests).as_posix()}", f.read_bytes())
     add("source", course.source_notebook.read_bytes())

@@ -19,7 +19,6 @@ Faults:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..submission import SubmissionError
+from .cache import package_digest
 from .pool import HostStartError
 from .result import error_result
 
@@ -43,17 +43,6 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class ClusterError(RuntimeError):
     """The cluster cannot grade this batch (unreachable, a worker without the same initkit, ...)."""
-
-
-def package_digest() -> str:
-    """Hash of the installed initkit package's files: client and workers must grade with the
-    same code, or the same submission could get different grades."""
-    from .cache import PACKAGE, _files
-
-    h = hashlib.sha256()
-    for f in _files(PACKAGE):
-        h.update(f.relative_to(PACKAGE).as_posix().encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
 
 
 try:      # the plugin base class when distributed is installed; the module imports without it

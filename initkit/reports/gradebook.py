@@ -7,6 +7,8 @@ scores and comments are kept.
 
 from __future__ import annotations
 
+import functools
+
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,12 +28,9 @@ def default_db_url(course: "Course") -> str:
 def ensure_assignment(gb, course: "Course", db_url: str) -> str:
     """Make sure the gradebook knows the assignment, its notebook and all its graded cells.
 
-    If the notebook is already there with every criterion's test cell (e.g. the instructor ran
-    `nbgrader generate_assignment`), nothing changes. Otherwise the source notebook goes through
-    the steps generate_assignment runs before it saves cells (ClearSolutions, ComputeChecksums)
-    and then nbgrader's own SaveCells, so the gradebook holds exactly what generate_assignment
-    would have put there: the criteria's test cells, the manually graded answers, their source.
-    Returns the notebook's name.
+    If every cell is already there (cells_recorded; e.g. after `nbgrader generate_assignment`),
+    nothing changes. Otherwise the source notebook goes through ClearSolutions, ComputeChecksums
+    and nbgrader's own SaveCells, as generate_assignment does. Returns the notebook's name.
     """
     import nbformat
     from nbgrader.preprocessors import ClearSolutions, ComputeChecksums, SaveCells
@@ -54,18 +53,13 @@ def ensure_assignment(gb, course: "Course", db_url: str) -> str:
 
 
 def cells_recorded(gb, course: "Course", name: str) -> bool:
-    """Whether the gradebook holds every cell of the source notebook that nbgrader's SaveCells
-    records, with the criteria's points. SaveCells commits step by step (notebook, grade cells,
-    ..., source cells, last), replacing a notebook without submissions: while another program
-    records them, they are incomplete, and rows written then would miss cells."""
-    import nbformat
-    from nbgrader import utils
+    """Whether the gradebook holds every cell SaveCells records, with the criteria's points.
+    SaveCells commits step by step and replaces a notebook without submissions: while another
+    program records them, rows written would miss cells."""
     from nbgrader.api import MissingEntry
 
-    nb = nbformat.read(str(course.source_notebook), as_version=4)
-    expected = {cell.metadata.nbgrader.grade_id for cell in nb.cells
-                if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell)
-                or utils.is_task(cell)}
+    source = course.source_notebook
+    expected = _recorded_cell_names(str(source), source.stat().st_mtime_ns)
     try:
         notebook = gb.find_notebook(name, course.assignment)
     except MissingEntry:
@@ -73,6 +67,18 @@ def cells_recorded(gb, course: "Course", name: str) -> bool:
     points = {c.name: c.max_score for c in notebook.grade_cells}
     return ({c.name for c in notebook.source_cells} >= expected
             and all(points.get(c) == pts for c, pts in course.criteria.items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _recorded_cell_names(path: str, _mtime_ns: int) -> frozenset:
+    """grade_ids of the cells SaveCells records as source cells, read once per file version."""
+    import nbformat
+    from nbgrader import utils
+
+    nb = nbformat.read(path, as_version=4)
+    return frozenset(cell.metadata.nbgrader.grade_id for cell in nb.cells
+                     if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell)
+                     or utils.is_task(cell))
 
 
 class GradebookError(RuntimeError):
@@ -342,11 +348,9 @@ def _write_rows(gb, course: "Course", nb_name: str, results: list[dict], stamps:
 
 
 def _late_penalties(gb, course: "Course", nb_name: str, students: list[str]) -> None:
-    """Each submitted notebook's late penalty, as nbgrader's AssignLatePenalties sets it when
-    `nbgrader autograde` runs (reset, then the course's LateSubmissionPlugin for a submission
-    after the due date, kept between 0 and the notebook's score), so the totals that formgrader,
-    `nbgrader export` and `initkit export canvas` show are the same whichever graded it. Nothing
-    to do while the assignment has no due date."""
+    """Each submitted notebook's late penalty as nbgrader's AssignLatePenalties sets it (reset;
+    the course's LateSubmissionPlugin after the due date, kept within [0, score]): totals agree
+    whichever graded. Nothing to do while the assignment has no due date."""
     from nbgrader.api import Assignment, Notebook, SubmittedAssignment, SubmittedNotebook
     from nbgrader.preprocessors import AssignLatePenalties
 
