@@ -1,15 +1,23 @@
-"""Write files so that a reader never sees half of one: a temp file in the same folder, fsync,
-os.replace. Used by the result cache and every report."""
+"""Write files so that a reader never sees half of one: a temp file in the same folder, then
+os.replace. Used by the result cache and every report.
+
+A batch writes thousands of small files (a cached result, a feedback page, an autograded notebook
+per student): one fsync each cost more than writing them (0.3 ms idle, several ms while the disk
+is busy). Those are written with `durable=False` and made durable together by one `sync_folder`
+at the end of the batch; a crash before it loses at most files the next run writes again (a
+cached result that cannot be read is graded again)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write via a temp file in the same folder and os.replace: readers never see half a file."""
+def atomic_write(path: str | os.PathLike, data: str | bytes, *, durable: bool = True) -> None:
+    """Write via a temp file in the same folder and os.replace: readers never see half a file.
+    durable=False skips the fsync (see sync_folder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A short temp name: the target's own name may already be close to the 255-byte limit.
@@ -19,12 +27,38 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     try:
         with open(tmp, "wb" if isinstance(data, bytes) else "w", **text) as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def sync_folder(path: str | os.PathLike) -> None:
+    """Flush to disk everything written so far on the file system holding `path` (syncfs on
+    Linux, one call for a whole batch's files; sync elsewhere)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        if not _syncfs(fd):
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def _syncfs(fd: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def json_default(value):

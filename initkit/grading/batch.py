@@ -21,6 +21,7 @@ from pathlib import Path
 from statistics import mean, median
 from typing import TYPE_CHECKING, Callable, Iterator
 
+from ..files import sync_folder
 from ..handin import HandIn, printable_id, read_hand_in
 from ..submission import SubmissionError
 from .cache import ResultCache, cache_key, fingerprint
@@ -325,6 +326,8 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
             bar.close()
 
     cache.prune(set(keys.values()))
+    if todo:
+        sync_folder(cache.folder)      # the results were written without an fsync each
     return BatchSummary(course=course, results=[results[s] for s in sorted(results)], out_dir=out,
                         graded_now=len(todo), reused=reused, workers=n_workers,
                         timestamps=timestamps, submissions=root,

@@ -96,7 +96,7 @@ class ResultCache:
     def store(self, key: str, result: dict) -> dict:
         """Write `result`; returns it as read back, so fresh and cached results are identical."""
         text = json.dumps(result, default=json_default)
-        atomic_write(self.folder / f"{key}.json", text)
+        atomic_write(self.folder / f"{key}.json", text, durable=False)   # see files.sync_folder
         return json.loads(text)
 
     def prune(self, keep: set[str]) -> None:

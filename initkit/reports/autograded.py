@@ -164,14 +164,15 @@ class AutogradedWriter:
             if _unchanged(target, result):
                 return None
             nb, secret = self._notebook_for(result)
-            atomic_write(target, json.dumps(annotate(nb, result, course), ensure_ascii=False) + "\n")
+            atomic_write(target, json.dumps(annotate(nb, result, course), ensure_ascii=False) + "\n",
+                         durable=False)     # synced with the batch (files.sync_folder)
             # As `nbgrader autograde`: the files beside the notebook come along (release_feedback
             # needs the secret to hand the feedback back through the exchange).
             stamp = timestamp if timestamp is not None else self.timestamps.get(result["student"])
             if stamp:
-                atomic_write(target.parent / "timestamp.txt", stamp + "\n")
+                atomic_write(target.parent / "timestamp.txt", stamp + "\n", durable=False)
             if secret:
-                atomic_write(target.parent / "submission_secret.txt", secret)
+                atomic_write(target.parent / "submission_secret.txt", secret, durable=False)
         except Exception as exc:  # noqa: BLE001 - one student's notebook never stops the others
             return f"{type(exc).__name__}: {exc}"
         return None

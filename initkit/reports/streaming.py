@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..files import atomic_write
+from ..files import atomic_write, sync_folder
 from ..grading.result import as_error
 from .feedback import feedback_html, feedback_path
 from .tables import grades_csv, grades_json, read_grades_json
@@ -136,7 +136,7 @@ class StreamingReports:
         try:
             atomic_write(feedback_path(self.out, result, self.course.assignment),
                          feedback_html(result, [tuple(c) for c in result.get("student_code") or []],
-                                       self.course))
+                                       self.course), durable=False)   # synced in finish()
         except Exception as exc:  # noqa: BLE001 - one student's page never stops the others
             return f"{type(exc).__name__}: {exc}"
         return None
@@ -206,6 +206,8 @@ class StreamingReports:
         from .instructor import write_instructor_report
 
         files["report"] = str(write_instructor_report(summary, previous))
+        for folder in {out, self.autograded} - {None}:
+            sync_folder(folder)          # the per-student files were written without an fsync each
         if self._gb_error is not None:
             from .gradebook import GradebookError
 

@@ -9,6 +9,8 @@ but skipping those that hung or crashed.
 from __future__ import annotations
 
 import itertools
+import math
+import select
 import socket
 import time
 
@@ -68,8 +70,7 @@ class StudentSession:
                 self._host._control({"op": "spawn", "cfg": {}}, fds=[theirs.fileno()])
             finally:
                 theirs.close()
-            self._sock = ours
-            self._reader = BufferedReader(self._recv_into)
+            self._connect(ours)
             todo = [(i, s) for i, s in self._cells if i not in self._skip]
             self._blobs = []
             try:
@@ -171,24 +172,46 @@ class StudentSession:
         except EOFError:
             raise _Dead("") from None
 
+    def _connect(self, sock: socket.socket):
+        """Use `sock` for the new child. Non-blocking for good, with poll objects made once: a
+        timeout on the socket itself costs two more system calls per send or receive."""
+        sock.setblocking(False)
+        self._sock = sock
+        self._reader = BufferedReader(self._recv_into)
+        self._readable = select.poll()
+        self._readable.register(sock, select.POLLIN)
+        self._writable = None
+
     def _recv_into(self, view) -> int:
-        remaining = self._deadline_now - time.monotonic()
-        if remaining <= 0:
-            raise _Timeout
-        self._sock.settimeout(remaining)
-        try:
-            return self._sock.recv_into(view)
-        except socket.timeout:
-            raise _Timeout from None
-        except OSError as exc:
-            raise _Dead(f"connection lost ({exc})") from None
+        while True:
+            remaining = self._deadline_now - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout
+            if not self._readable.poll(math.ceil(remaining * 1000)):
+                continue                # woke early: the loop checks the deadline again
+            try:
+                return self._sock.recv_into(view)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise _Dead(f"connection lost ({exc})") from None
 
     def _send(self, header: dict, blobs: list):
-        self._sock.settimeout(max(self._deadline - time.monotonic(), 0.001))
+        data = memoryview(pack(header, blobs))
         try:
-            self._sock.sendall(pack(header, blobs))
-        except socket.timeout:
-            raise _Dead("the student process stopped reading its input") from None
+            while data:
+                try:
+                    data = data[self._sock.send(data):]
+                    continue
+                except BlockingIOError:
+                    pass
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Dead("the student process stopped reading its input")
+                if self._writable is None:
+                    self._writable = select.poll()
+                    self._writable.register(self._sock, select.POLLOUT)
+                self._writable.poll(math.ceil(remaining * 1000))
         except OSError as exc:
             raise _Dead(f"connection lost ({exc})") from None
 
@@ -217,12 +240,13 @@ class StudentSession:
         """Between requests the child sends nothing: bytes waiting now mean student code wrote to
         the connection itself (a forged reply before its real one, say), so the next reply read
         could be an old one. (A closed connection is left to the request, which reports it.)"""
-        if self._reader.buf:
+        if self._reader.buffered:
             return True
-        self._sock.settimeout(0.0)
+        if not self._readable.poll(0):
+            return False
         try:
             return bool(self._sock.recv(1, socket.MSG_PEEK))
-        except OSError:         # BlockingIOError: nothing waiting
+        except OSError:         # nothing after all, or a closed connection
             return False
 
     # -- requests --
