@@ -122,12 +122,22 @@ def _mem_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 class PeakWorkerMemory:
-    """Samples every worker's process tree (worker + sandbox processes) while a batch runs."""
+    """Samples every worker's process tree (worker + sandbox processes) while a batch runs; the
+    process writing the reports meanwhile (initkit-reports) is measured on its own."""
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
         self.peak_rss = self.peak_pss = 0
+        self.reports_rss = self.reports_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -139,6 +149,10 @@ class PeakWorkerMemory:
                 for pid in _tree(worker):
                     r, p = _mem_kb(pid)
                     rss, pss = rss + r, pss + p
+                if _comm(worker) == "initkit-reports":
+                    self.reports_rss = max(self.reports_rss, rss)
+                    self.reports_pss = max(self.reports_pss, pss)
+                    continue
                 self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self._stop.wait(self.interval)
 
@@ -314,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
               "the floor's time")
         print(f"  initkit / floor      {t_init / t_floor:6.2f}x the floor's time")
         print(f"  peak memory per worker (worker + its sandbox): RSS {mem.peak_rss / 1024:.0f} MB, "
-              f"PSS {mem.peak_pss / 1024:.0f} MB")
+              f"PSS {mem.peak_pss / 1024:.0f} MB; the reports process: RSS "
+              f"{mem.reports_rss / 1024:.0f} MB, PSS {mem.reports_pss / 1024:.0f} MB")
         print(f"  1,000 submissions at this rate: {1000 / rate_init:.0f} s")
         print(f"  machine busy (all processes, {os.cpu_count()} cores): {100 * mem.machine_busy:.0f}% "
               f"during initkit, {100 * floor_mem.machine_busy:.0f}% during the floor; load average "

@@ -30,21 +30,27 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
     options     grading.batch.grade_batch's: submissions_dir, workers, timeout, force, progress, ...
     """
     from .lock import output_lock
-    from .reports.writer import write_reports
+    from .reports.background import BackgroundReports
 
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
+    own = options.get("submissions_dir") is None
+    if autograded is None:
+        autograded = course.root / AUTOGRADED if own else out / AUTOGRADED
     with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
         previous = _previous_results(out)
-        summary = grade_batch(course, out, **options)
-        if options.get("students") is not None:
-            _merge_regrade(summary, previous)
-        reports_started = time.perf_counter()
-        if autograded is None:
-            own = options.get("submissions_dir") is None
-            autograded = course.root / AUTOGRADED if own else out / AUTOGRADED
-        summary.files = write_reports(summary, gradebook=gradebook,
-                                      autograded=Path(autograded) if autograded else None)
+        # Forked before the workers: it writes each student's reports while the others grade.
+        reports = BackgroundReports(course, out, gradebook=gradebook,
+                                    submissions=course.submitted if own else Path(options["submissions_dir"]),
+                                    autograded=Path(autograded) if autograded else None)
+        try:
+            summary = grade_batch(course, out, on_filed=reports.add, **options)
+            if options.get("students") is not None:
+                _merge_regrade(summary, previous)
+            reports_started = time.perf_counter()
+            summary.files = reports.finish(summary)
+        finally:
+            reports.close()
     summary.reports_seconds = time.perf_counter() - reports_started
     summary.elapsed = time.perf_counter() - started
     return summary

@@ -228,7 +228,8 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
                 grade: Callable = default_grade, limits=None,
                 host_factory: Callable | None = sandbox_host,
                 watchdog: float | None = None, students: set[str] | None = None,
-                scheduler=None) -> BatchSummary:
+                scheduler=None, on_filed: Callable[[dict, str | None], None] | None = None
+                ) -> BatchSummary:
     """Grade every submission of the course's assignment; returns the summary (no reports).
 
     out_dir          where cache/ goes (default `<course>/grading-output`)
@@ -245,6 +246,8 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     students         grade only these (always afresh); the summary holds only their results
     scheduler        a dask.distributed scheduler address (or Client): grade on that cluster
                      instead of local worker processes (cluster.py); `workers` is then ignored
+    on_filed         called with each result graded now, as the summary will hold it, and the
+                     submission's timestamp, as soon as it is filed (reports written meanwhile)
     """
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
@@ -303,7 +306,9 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
 
     def on_result(job: Job, result: dict) -> None:
         result = {**result, "student": job.student}  # the folder name is the student id
-        results[job.student] = cache.store(keys[job.student], result)
+        results[job.student] = filed = cache.store(keys[job.student], result)
+        if on_filed is not None:
+            on_filed(filed, timestamps.get(job.student))
         if bar is not None:
             bar.update(1)
 

@@ -1,6 +1,6 @@
-"""Reports written while a batch grades: each student's feedback page, autograded notebook and
-gradebook row as soon as their result is filed, on a thread of the parent process, so the report
-stage after grading is only the class-wide files (grades.csv, grades.json, report.html).
+"""Reports written student by student as results come in: each student's feedback page,
+autograded notebook and gradebook row, then the class-wide files (grades.csv, grades.json,
+report.html) at `finish`.
 
     reports = StreamingReports(course, out_dir, submissions=root, gradebook=..., autograded=...)
     ... for each result the batch files:  reports.add(result, timestamp)
@@ -11,15 +11,12 @@ that changed since it was added), so its output is the same as writing every rep
 grading (writer.write_reports, which is `finish` without any `add`). Each student's outputs are
 the same bytes either way; only the order in which students are written differs.
 
-The thread starts at the first `add`, after the workers have forked (nothing it imports is in
-their memory), and spends most of its time waiting for files to reach the disk (fsync) and for
-the next result.
+`add` writes at once, in the calling process: background.BackgroundReports runs one of these in a
+process of its own, so the reports are written while the workers grade.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +29,6 @@ if TYPE_CHECKING:
     from ..course import Course
     from ..grading.batch import BatchSummary
 
-_STOP = object()
 GRADEBOOK_ROWS = 250        # rows written to the gradebook at once while grading goes on
 
 
@@ -55,42 +51,29 @@ class StreamingReports:
         self._failed: dict[str, str] = {}        # student -> why a per-student output failed
         self._rows: list[tuple[dict, str | None]] = []      # for the gradebook, not written yet
         self._timestamps: dict[str, str] = {}
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._ag = self._gb = None
         self._ag_problem: str | None = None      # why there are no autograded notebooks
         self._gb_error: Exception | None = None  # the gradebook cannot be used at all
         self._gb_crash: Exception | None = None  # an unexpected error setting it up: raised by finish
         self._db_url: str | None = None
-        self._crash: BaseException | None = None
+        self._opened = False
 
     # -- while grading --
     def add(self, result: dict, timestamp: str | None = None) -> None:
-        """One student's result, as filed (the dict the summary will hold); returns at once."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="initkit-reports", daemon=True)
-            self._thread.start()
-        self._queue.put((result, timestamp))
-
-    def _run(self) -> None:
-        try:
-            self._open()
-            _warm_up()
-            while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    break
-                self._student(*item)
-                if len(self._rows) >= GRADEBOOK_ROWS:
-                    self._flush_rows()
+        """One student's result, as filed (the dict the summary will hold): their files now,
+        their gradebook row with the next GRADEBOOK_ROWS."""
+        self.open()
+        self._student(result, timestamp)
+        if len(self._rows) >= GRADEBOOK_ROWS:
             self._flush_rows()
-        except BaseException as exc:  # noqa: BLE001 - finish() raises it in the caller
-            self._crash = exc
 
     # -- the steps --
-    def _open(self) -> None:
+    def open(self) -> None:
         """The release for the autograded notebooks, the gradebook (created if new, with the
-        assignment's cells)."""
+        assignment's cells). Once; `add` and `finish` call it."""
+        if self._opened:
+            return
+        self._opened = True
         if self._ag is None and self.autograded is not None and self._ag_problem is None:
             from .autograded import AutogradedWriter
 
@@ -164,17 +147,9 @@ class StreamingReports:
         files; returns what went where (as writer.write_reports). Rows of students whose outputs
         failed become error rows in `summary.results`. Raises GradebookError (after writing
         everything else) if the gradebook could not be used."""
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join()
-            self._thread = None
-            if self._crash is not None:
-                crash, self._crash = self._crash, None
-                self.close()
-                raise crash
         course, out = self.course, self.out
         try:
-            self._open()
+            self.open()
             stamps = summary.timestamps
             for r in _own(summary):
                 if self._written.get(r["student"]) != r or \
@@ -216,26 +191,23 @@ class StreamingReports:
         return files
 
     def close(self) -> None:
-        """Stop the thread (if any) and close the gradebook; finish() does this itself."""
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join()
-            self._thread = None
+        """Close the gradebook; finish() does this itself."""
         if self._gb is not None:
             self._gb.close()
             self._gb = None
 
 
-def _warm_up() -> None:
-    """What the class-wide report imports (matplotlib: a second of CPU), imported while the
-    workers grade rather than after."""
+def warm_up() -> None:
+    """Import what the reports use (nbgrader: seconds; matplotlib: about one), so that a process
+    writing them in the background does it while the workers grade, not after."""
     import importlib
 
-    for module in ("matplotlib.figure", "matplotlib.backends.backend_agg"):
+    for module in ("nbgrader.api", "nbgrader.preprocessors", "matplotlib.figure",
+                   "matplotlib.backends.backend_agg"):
         try:
             importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - the report says what is wrong with its plots
-            return
+        except Exception:  # noqa: BLE001 - the report that needs it says what is wrong
+            pass
 
 
 def _own(summary: "BatchSummary") -> list[dict]:

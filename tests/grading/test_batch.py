@@ -198,6 +198,38 @@ def test_workers_have_one_blas_thread(tmp_path):
     assert got == [1, 1]
 
 
+class _NoHost:
+    def __init__(self, limits):
+        pass
+
+    def close(self):
+        pass
+
+
+def _cpus_grade(hand_in, course, *, host=None, limits=None):
+    time.sleep(0.3)             # both workers get a job
+    return {"cpus": tuple(sorted(os.sched_getaffinity(0)))}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs two CPUs")
+def test_each_worker_is_pinned_to_a_cpu_of_its_own(monkeypatch):
+    """A worker and its sandbox share one CPU (pool.CpuSlots); INITKIT_PIN_WORKERS=0 leaves
+    placement to the kernel."""
+    def run_four():
+        got = []
+        jobs = [batch.Job(s, "x.ipynb", "x.ipynb", HandIn(s, "x.ipynb", b"")) for s in "abcd"]
+        pool.run_pool(jobs, workers=2, grade=_cpus_grade, course=None, limits=None,
+                      host_factory=_NoHost, watchdog=60.0,
+                      on_result=lambda job, result: got.append(result["cpus"]))
+        return got
+
+    pinned = run_four()
+    assert all(len(cpus) == 1 for cpus in pinned) and len(set(pinned)) == 2
+    monkeypatch.setenv("INITKIT_PIN_WORKERS", "0")
+    assert set(run_four()) == {tuple(sorted(os.sched_getaffinity(0)))}
+
+
 def test_jobs_keep_no_notebook_bytes_until_graded(course):
     """A batch holds only the submissions in flight: each job reads its notebook again just before
     grading (and a file changed since discovery is that student's error, never another file's
