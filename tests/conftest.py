@@ -6,3 +6,12 @@ def pytest_addoption(parser):
     # the diff is then reviewed like code.
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite golden files from the current output instead of comparing")
+
+
+def pytest_configure(config):
+    # api.grade writes the reports in a process forked from this one (reports/background.py):
+    # with what they import (nbgrader, matplotlib) loaded here once, each test's fork starts with
+    # it instead of importing it again (about 2 s per grading run).
+    from initkit.reports.streaming import warm_up
+
+    warm_up()
