@@ -14,10 +14,12 @@ SANDBOX_DIR = "/sandbox"    # where the student-side code (inside/) is visible i
 INSIDE = Path(__file__).resolve().parent / "inside"     # what runs in the student's process
 
 
-def zygote_command(isolation: str, limits: Limits, fd: int, scratch: str | None) -> tuple[list[str], dict]:
+def zygote_command(isolation: str, limits: Limits, fd: int, scratch: str | None, *,
+                   plots: bool = False) -> tuple[list[str], dict]:
     """(argv, environment) of the zygote, which gets its control socket as file descriptor `fd`.
 
     isolation  "bubblewrap", or "none" (then `scratch` is the student's writable folder)
+    plots      the zygote imports matplotlib too (for cells that use it; see host.uses_plots)
     """
     lim = limits
     python = os.path.realpath(sys.executable)
@@ -26,7 +28,7 @@ def zygote_command(isolation: str, limits: Limits, fd: int, scratch: str | None)
            "memory_mb": lim.memory_mb, "cpu_seconds": lim.cpu_seconds,
            "max_processes": lim.max_processes, "max_file_bytes": lim.max_file_bytes,
            "max_output_bytes": lim.max_output_bytes,
-           "max_message_bytes": lim.max_message_bytes}
+           "max_message_bytes": lim.max_message_bytes, "plots": plots}
     env = {"HOME": "/tmp", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -47,11 +48,26 @@ def _warn_no_isolation(reason: str):
 
 
 
-class SandboxHost:
-    """One per worker process: a long-lived zygote; one StudentSession at a time."""
+# Cells that name these get the zygote that has matplotlib loaded; any other cell can still
+# import it (it then takes the import's half second of its own time limits).
+_PLOTTING = re.compile(r"\b(matplotlib|pylab|seaborn)\b")
 
-    def __init__(self, limits: Limits | None = None):
+
+def uses_plots(cells) -> bool:
+    return any(_PLOTTING.search(c.source) for c in cells)
+
+
+class SandboxHost:
+    """One per worker process: a long-lived zygote; one StudentSession at a time.
+
+    The zygote has numpy loaded. Submissions whose cells use matplotlib get their process from a
+    second zygote that has it loaded too, started the first time one needs it (plots=True makes
+    a host that is only that one)."""
+
+    def __init__(self, limits: Limits | None = None, *, plots: bool = False):
         self.limits = limits or Limits()
+        self.plots = plots
+        self._plotting: SandboxHost | None = None
         self.isolation = _isolation_mode()
         if self.isolation == "none":
             _warn_no_isolation("INITKIT_SANDBOX=none" if shutil.which("bwrap") else
@@ -77,7 +93,8 @@ class SandboxHost:
             self._scratch = tempfile.TemporaryDirectory(prefix="initkit-sandbox-")
             scratch = self._scratch.name
             os.chmod(scratch, 0o711)
-        cmd, env = zygote_command(self.isolation, self.limits, theirs.fileno(), scratch)
+        cmd, env = zygote_command(self.isolation, self.limits, theirs.fileno(), scratch,
+                                  plots=self.plots)
         errlog = tempfile.TemporaryFile()
         try:
             self._proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env,
@@ -184,7 +201,13 @@ class SandboxHost:
             raise RuntimeError("this SandboxHost is closed")
         if self._session is not None and not self._session.closed:
             raise RuntimeError("one StudentSession at a time per SandboxHost: close the previous one")
-        self._session = StudentSession(self, list(cells))
+        cells = list(cells)
+        host = self
+        if not self.plots and uses_plots(cells):
+            if self._plotting is None:
+                self._plotting = SandboxHost(self.limits, plots=True)
+            host = self._plotting
+        self._session = StudentSession(host, cells)
         return self._session
 
     def close(self):
@@ -193,6 +216,8 @@ class SandboxHost:
         self._closed = True
         if self._session is not None:
             self._session.close()
+        if self._plotting is not None:
+            self._plotting.close()
         self._stop_zygote()
         if self._scratch is not None:
             self._scratch.cleanup()
