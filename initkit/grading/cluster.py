@@ -65,6 +65,7 @@ class GraderPlugin(_WorkerPlugin):
         self._folder: str | None = None
         self._local = threading.local()
         self._hosts: list = []
+        self._pinned: list[int] = []      # worker threads that claimed a CPU
         self._lock = threading.Lock()
 
     def __getstate__(self):      # only the recipe travels; hosts and folders are per worker
@@ -94,6 +95,11 @@ class GraderPlugin(_WorkerPlugin):
             except Exception:  # noqa: BLE001 - closing what is left; the worker is going away
                 pass
         self._hosts.clear()
+        from .cpus import release
+
+        for thread in self._pinned:        # the worker may run other work after this batch
+            release(thread)
+        self._pinned.clear()
         if self._folder:
             shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -102,6 +108,10 @@ class GraderPlugin(_WorkerPlugin):
         if self.host_factory is None:
             return None
         if getattr(self._local, "host", None) is None:
+            from .cpus import pin_to_free_cpu
+
+            pin_to_free_cpu()       # this thread and its sandbox share a CPU (cpus.py)
+            self._pinned.append(threading.get_native_id())
             try:
                 host = self.host_factory(self.limits)
             except Exception as exc:

@@ -38,15 +38,17 @@ class HostStartError(RuntimeError):
 ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _init_worker(host_factory, limits, cpu: "CpuSlots | None" = None) -> None:
+def _init_worker(host_factory, limits) -> None:
     """Runs once in each worker process: pin it to a CPU, start its sandbox, close it when the
     worker exits."""
     global _HOST, _HOST_ERROR
     # Ctrl-C reaches the whole process group; the parent decides how to stop, workers carry on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(ONE_BLAS_THREAD)
-    if cpu is not None:
-        cpu.pin_this_process()      # before the sandbox starts: its processes inherit the CPU
+    if host_factory is not None:
+        from .cpus import pin_to_free_cpu
+
+        pin_to_free_cpu()           # before the sandbox starts: its processes inherit the CPU
     if host_factory is not None:
         from multiprocessing.util import Finalize
 
@@ -56,38 +58,6 @@ def _init_worker(host_factory, limits, cpu: "CpuSlots | None" = None) -> None:
             _HOST_ERROR = f"{type(exc).__name__}: {exc}"
             return
         Finalize(_HOST, _HOST.close, exitpriority=100)
-
-
-class CpuSlots:
-    """One CPU per worker, handed out as workers start (in turn, also to the workers of a pool
-    started again after a crash).
-
-    A worker and its sandbox take turns (each waits for the other's reply), so on one CPU they
-    lose no parallelism, and every message wakes a process on the same CPU: across CPUs each
-    wake-up is an interrupt to another CPU (a costly exit to the hypervisor in a VM) and the
-    arrays sent cross caches. Pinned, a sandboxed submission took about 80 ms of CPU instead of
-    95 to 125 (benchmarks/bench_grade.py). Only when there are at least as many CPUs as workers
-    (otherwise the kernel's balancing is left alone); INITKIT_PIN_WORKERS=0 turns it off."""
-
-    def __init__(self, context, cpus: list[int]):
-        self.cpus = cpus
-        self.next = context.Value("i", 0)
-
-    @classmethod
-    def for_pool(cls, context, workers: int) -> "CpuSlots | None":
-        if os.environ.get("INITKIT_PIN_WORKERS", "1") == "0" or not hasattr(os, "sched_setaffinity"):
-            return None
-        cpus = sorted(os.sched_getaffinity(0))
-        return cls(context, cpus) if 1 < len(cpus) and workers <= len(cpus) else None
-
-    def pin_this_process(self) -> None:
-        with self.next.get_lock():
-            slot = self.next.value
-            self.next.value += 1
-        try:
-            os.sched_setaffinity(0, {self.cpus[slot % len(self.cpus)]})
-        except OSError:         # e.g. the CPU went offline: the kernel places it
-            pass
 
 
 def sandbox_host(limits):
@@ -171,10 +141,9 @@ def _run_pool_forked(jobs: list, *, workers: int, grade: Callable, course: "Cour
             else:
                 inflight[fut] = (job, time.monotonic(), alone)
 
-    cpus = CpuSlots.for_pool(context, workers) if host_factory is not None else None
     while pending or suspects:
-        executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                       initargs=(host_factory, limits, cpus))
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                       initializer=_init_worker, initargs=(host_factory, limits))
         inflight: dict[Any, tuple[Any, float, bool]] = {}
         unfiled: dict[Any, tuple[Any, float, bool]] = {}     # finished, result not filed yet
         broken = False
