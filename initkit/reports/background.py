@@ -45,7 +45,12 @@ class BackgroundReports:
         if not hasattr(os, "fork"):
             return                      # written after grading, in this process
         ours, theirs = socket.socketpair()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:                 # e.g. the process limit: written after grading, here
+            ours.close()
+            theirs.close()
+            return
         if pid == 0:                    # the child: never returns
             ours.close()
             _child(theirs, course, self.out, self.options)

@@ -104,3 +104,23 @@ def test_a_dead_child_loses_nothing(tmp_path, monkeypatch):
     os.kill(reports._pid, signal.SIGKILL)           # e.g. the out-of-memory killer
     files = reports.finish(summary)                 # written again, here
     _same(files, summary.out_dir, url, after_files, after.out_dir, after_url)
+
+
+def test_without_a_child_the_reports_are_written_here(tmp_path, monkeypatch):
+    """fork() failing (a process limit, say) costs the overlap, not the reports."""
+    course = _course(tmp_path, monkeypatch)
+    after, after_files, after_url = _after(course, tmp_path)
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    out, url = tmp_path / "bg", f"sqlite:///{tmp_path / 'bg.db'}"
+    with monkeypatch.context() as m:
+        m.setattr(os, "fork", no_fork)
+        reports = BackgroundReports(course, out, submissions=course.submitted, gradebook=url,
+                                    autograded=out / "autograded")
+    assert reports._pid is None
+    summary = grade_batch(course, out, grade=fake_grade, host_factory=None, progress=False,
+                          workers=1, on_filed=reports.add)
+    files = reports.finish(summary)
+    _same(files, summary.out_dir, url, after_files, after.out_dir, after_url)
