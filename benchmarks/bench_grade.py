@@ -234,6 +234,7 @@ def run_cluster_batch(course: Path, out: Path, workers: int):
     from initkit.course import Course
 
     out.mkdir(parents=True)
+    os.environ.setdefault("INITKIT_PIN_WORKERS", "1")    # dedicated workers (docs/cluster.md)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None, silence_logs=40) as cluster:
         start = time.perf_counter()

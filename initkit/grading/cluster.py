@@ -110,7 +110,7 @@ class GraderPlugin(_WorkerPlugin):
         if getattr(self._local, "host", None) is None:
             from .cpus import pin_to_free_cpu
 
-            pin_to_free_cpu()       # this thread and its sandbox share a CPU (cpus.py)
+            pin_to_free_cpu(default=False)   # opt-in on clusters (cpus.py)
             self._pinned.append(threading.get_native_id())
             try:
                 host = self.host_factory(self.limits)

@@ -11,7 +11,11 @@ grading process for its GIL, and the pool forks new workers after a crash, which
 parent makes unsafe.
 
 The outputs are StreamingReports's, byte for byte. If the child dies or cannot be started, the
-parent writes every report itself at `finish` (writer.write_reports): nothing is lost.
+parent writes every report itself at `finish` (writer.write_reports): nothing is lost. A batch
+that is interrupted leaves the reports of the students graded so far (as `nbgrader autograde`
+leaves their gradebook rows); the next run completes them and the class-wide files. Like the
+grading workers, the child is forked: from a process with other threads (a Jupyter kernel), a
+lock one of them held at that moment stays held in the child.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
     from ..grading.batch import BatchSummary
 
 _HEADER = struct.Struct(">Q")
+STOP_GRACE = 2.0        # seconds an interrupted report process has to end the file it writes
 
 
 class BackgroundReports:
@@ -42,9 +48,13 @@ class BackgroundReports:
         self._outbox = bytearray()      # frames the child has not taken yet
         self._sock: socket.socket | None = None
         self._pid: int | None = None
+        self._finished = False
         if not hasattr(os, "fork"):
             return                      # written after grading, in this process
         ours, theirs = socket.socketpair()
+        sys.stdout.flush()              # else what is buffered now is printed twice
+        sys.stderr.flush()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:                 # e.g. the process limit: written after grading, here
@@ -52,8 +62,11 @@ class BackgroundReports:
             theirs.close()
             return
         if pid == 0:                    # the child: never returns
-            ours.close()
-            _child(theirs, course, self.out, self.options)
+            try:
+                ours.close()
+                _child(theirs, course, self.out, self.options, parent)
+            finally:
+                os._exit(1)
         theirs.close()
         ours.setblocking(False)
         self._sock, self._pid = ours, pid
@@ -78,7 +91,7 @@ class BackgroundReports:
             try:
                 self._outbox += _frame(("finish", summary))
                 self._flush(block=True)
-                reply = _receive(self._sock) if self._sock is not None else None
+                reply = self._reply() if self._sock is not None else None
             except Exception:  # noqa: BLE001 - the child is gone or the summary cannot travel
                 reply = None
         self.close()
@@ -94,17 +107,53 @@ class BackgroundReports:
         return value
 
     def close(self) -> None:
-        """Stop the child (if it still runs) and wait for it."""
+        """Stop the child if it still runs (an interrupted batch: it ends the file it is writing,
+        then stops; killed if it takes more than STOP_GRACE s) and wait for it."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self._pid is not None:
+        if self._pid is None:
+            return
+        if not self._exited(STOP_GRACE if self._finished else 0.0):
+            self._kill(signal.SIGTERM)
+            if not self._exited(STOP_GRACE):
+                self._kill(signal.SIGKILL)
+                self._exited(None)
+        self._pid = None
+
+    def _kill(self, sig: int) -> None:
+        try:
+            os.kill(self._pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _exited(self, wait: float | None) -> bool:
+        """Whether the child has ended (reaped), waiting up to `wait` s (None: for good)."""
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
             try:
-                os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(self._pid, 0)
-            self._pid = None
+                pid, _ = os.waitpid(self._pid, 0 if wait is None else os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if pid:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def _reply(self):
+        """The child's answer to `finish`; None if it ends without one. Its liveness is checked
+        every second: a child that died after the summary went out never answers."""
+        import select
+
+        self._sock.setblocking(True)
+        while not select.select([self._sock], [], [], 1.0)[0]:
+            if self._exited(0.0):
+                self._pid = None
+                return None
+        reply = _receive(self._sock)
+        self._finished = True           # the child ends by itself now
+        return reply
 
     def _flush(self, block: bool) -> None:
         self._sock.setblocking(block)
@@ -143,13 +192,15 @@ def _read(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def _child(sock: socket.socket, course, out: Path, options: dict) -> None:
+def _child(sock: socket.socket, course, out: Path, options: dict, parent: int) -> None:
     """The reports process: StreamingReports fed from `sock`, until `finish` or the parent is
     gone. Never returns."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C: the parent decides
+        signal.signal(signal.SIGTERM, _stop)            # the parent stops it: files stay whole
         _name_process("initkit-reports")
+        _end_with_parent(parent)
         from .streaming import StreamingReports, warm_up
 
         warm_up()          # nbgrader and matplotlib imported while the first submissions grade
@@ -178,6 +229,25 @@ def _child(sock: socket.socket, course, out: Path, options: dict) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _stop(_signum, _frame):
+    raise SystemExit(0)     # unwinds through atomic_write's clean-up and the open transaction
+
+
+def _end_with_parent(parent: int) -> None:
+    """SIGTERM when the parent dies (Linux): the workers it forked hold this socket's other end
+    too, so the end of the connection alone could come late."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:      # the parent was already gone
+        raise SystemExit(0)
 
 
 def _name_process(name: str) -> None:

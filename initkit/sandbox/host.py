@@ -67,7 +67,7 @@ class SandboxHost:
     def __init__(self, limits: Limits | None = None, *, plots: bool = False):
         self.limits = limits or Limits()
         self.plots = plots
-        self._plotting: SandboxHost | None = None
+        self._plotting: SandboxHost | None | bool = None     # False: it could not start
         self.isolation = _isolation_mode()
         if self.isolation == "none":
             _warn_no_isolation("INITKIT_SANDBOX=none" if shutil.which("bwrap") else
@@ -205,8 +205,11 @@ class SandboxHost:
         host = self
         if not self.plots and uses_plots(cells):
             if self._plotting is None:
-                self._plotting = SandboxHost(self.limits, plots=True)
-            host = self._plotting
+                try:
+                    self._plotting = SandboxHost(self.limits, plots=True)
+                except SandboxStartError:       # then this zygote: the cells import it themselves
+                    self._plotting = False
+            host = self._plotting or self
         self._session = StudentSession(host, cells)
         return self._session
 
@@ -216,7 +219,7 @@ class SandboxHost:
         self._closed = True
         if self._session is not None:
             self._session.close()
-        if self._plotting is not None:
+        if self._plotting:
             self._plotting.close()
         self._stop_zygote()
         if self._scratch is not None:

@@ -187,7 +187,7 @@ class StudentSession:
             remaining = self._deadline_now - time.monotonic()
             if remaining <= 0:
                 raise _Timeout
-            if not self._readable.poll(math.ceil(remaining * 1000)):
+            if not self._readable.poll(math.ceil(min(remaining, 3600.0) * 1000)):
                 continue                # woke early: the loop checks the deadline again
             try:
                 return self._sock.recv_into(view)
@@ -211,7 +211,7 @@ class StudentSession:
                 if self._writable is None:
                     self._writable = select.poll()
                     self._writable.register(self._sock, select.POLLOUT)
-                self._writable.poll(math.ceil(remaining * 1000))
+                self._writable.poll(math.ceil(min(remaining, 3600.0) * 1000))
         except OSError as exc:
             raise _Dead(f"connection lost ({exc})") from None
 

@@ -124,3 +124,18 @@ def test_without_a_child_the_reports_are_written_here(tmp_path, monkeypatch):
                           workers=1, on_filed=reports.add)
     files = reports.finish(summary)
     _same(files, summary.out_dir, url, after_files, after.out_dir, after_url)
+
+
+def test_an_interrupted_batch_stops_the_child(tmp_path, monkeypatch):
+    """close() without finish (Ctrl-C): the child ends, leaving whole files only."""
+    course = _course(tmp_path, monkeypatch)
+    summary, reports, _url = _batch(course, tmp_path / "bg", tmp_path, "bg")
+    pid = reports._pid
+    reports.close()
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive and reports._pid is None
+    assert not list(summary.out_dir.rglob(".initkit-*.tmp"))

@@ -63,3 +63,36 @@ def test_uses_plots_reads_every_cell():
     assert uses_plots([CodeCell(0, "x = 1"), CodeCell(1, "import seaborn as sns")])
     assert uses_plots([CodeCell(0, "from pylab import plot")])
     assert not uses_plots([CodeCell(0, "matplotlibish = 1"), CodeCell(1, "# plots later")])
+
+
+PLANT = '''
+import os
+
+def plant():
+    planted = []
+    for folder in {os.environ.get("MPLCONFIGDIR", ""), "/tmp/.zygote/mpl", os.path.expanduser("~/.config/matplotlib")}:
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "matplotlibrc"), "w") as f:
+                f.write("lines.linewidth: 7\\n")
+            planted.append(folder)
+        except OSError:
+            pass
+    return planted
+'''
+
+READ = '''
+import importlib, os
+
+def linewidth():
+    mpl = importlib.import_module("matplot" + "lib")
+    return [mpl.rcParams["lines.linewidth"], os.environ["MPLCONFIGDIR"].startswith(os.getcwd())]
+'''
+
+
+def test_a_submission_cannot_set_matplotlib_defaults_for_the_next(host):
+    """Each student process has its own matplotlib config folder, wiped with it."""
+    with host.open_session([CodeCell(0, PLANT)]) as session:
+        assert session.call("plant")               # it could write somewhere
+    with host.open_session([CodeCell(0, READ)]) as session:
+        assert session.call("linewidth") == [1.5, True]

@@ -171,6 +171,24 @@ def _user_process_count(uid: int) -> int:
     return n
 
 
+def _private_matplotlib_dir(workdir: str, font_cache: str | None) -> str:
+    """matplotlib's config folder for this submission only (wiped with it), with the grader's font
+    list copied in (else importing matplotlib rebuilds it, seconds): a file an earlier
+    submission left in a shared one (a matplotlibrc, a forged font list) must never be read by a
+    later one that imports matplotlib."""
+    import shutil
+
+    mpl = os.path.join(workdir, ".matplotlib")
+    os.makedirs(mpl, mode=0o700)
+    if font_cache:
+        try:
+            shutil.copyfile(font_cache, os.path.join(mpl, os.path.basename(font_cache)))
+        except OSError:
+            pass
+    os.environ["MPLCONFIGDIR"] = mpl
+    return mpl
+
+
 def _start_child(sock, cfg: dict, workdir: str):
     """In the forked child: isolate, limit, then run the submission. Never returns."""
     import resource
@@ -185,8 +203,10 @@ def _start_child(sock, cfg: dict, workdir: str):
         os.closerange(sock.fileno() + 1, 65536)
         os.makedirs(workdir, mode=0o700)
         uid = cfg.get("uid")
+        mpl = _private_matplotlib_dir(workdir, cfg.get("font_cache"))
         if uid is not None:
-            os.chown(workdir, uid, uid)
+            for path in (workdir, mpl, *(os.path.join(mpl, f) for f in os.listdir(mpl))):
+                os.chown(path, uid, uid)
         os.chdir(workdir)
         os.environ["PWD"] = workdir
         mem = cfg["memory_mb"] * 2**20
