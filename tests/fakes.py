@@ -185,3 +185,18 @@ def jupyter_env(tmp: Path) -> dict[str, str]:
     env.pop("JUPYTER_CONFIG_PATH", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def report_files(out: Path) -> dict[str, bytes]:
+    """Every report file under `out` (not the cache, not databases), by relative path."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and "cache" not in p.parts and p.suffix != ".db"}
+
+
+def gradebook_scores(url: str) -> dict:
+    """(student, grade cell) -> (auto score, submission timestamp) in the gradebook at `url`."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url, course_id="initkit-test") as gb:
+        return {(s.student.id, g.name): (g.auto_score, s.timestamp)
+                for s in gb.assignment_submissions(ASSIGNMENT) for g in s.notebooks[0].grades}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from pathlib import Path
 
-from fakes import ASSIGNMENT, add, fake_grade, fake_submission, make_course
+from fakes import (ASSIGNMENT, add, fake_grade, fake_submission, gradebook_scores, make_course,
+                   report_files)
 from initkit.course import Course
 from initkit.grading.batch import grade_batch
 from initkit.reports.background import BackgroundReports
@@ -23,19 +23,6 @@ def _course(tmp_path, monkeypatch) -> Course:
     add(root, "broken", b"\xff\xfe not utf-8")
     (root / "submitted" / "s0" / ASSIGNMENT / "timestamp.txt").write_text("2024-03-01 10:00:00.000000 UTC")
     return Course.open(root, ASSIGNMENT)
-
-
-def _files(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and "cache" not in p.parts and p.suffix != ".db"}
-
-
-def _gradebook(url: str) -> dict:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(url, course_id="initkit-test") as gb:
-        return {(s.student.id, g.name): (g.auto_score, s.timestamp)
-                for s in gb.assignment_submissions(ASSIGNMENT) for g in s.notebooks[0].grades}
 
 
 def _batch(course, out, tmp_path, name, **kwargs):
@@ -60,8 +47,8 @@ def _after(course, tmp_path):
 
 
 def _same(files, out, url, after_files, after_out, after_url):
-    assert _files(out) == _files(after_out)
-    assert _gradebook(url) == _gradebook(after_url)
+    assert report_files(out) == report_files(after_out)
+    assert gradebook_scores(url) == gradebook_scores(after_url)
     assert {k: v.replace(str(out), "OUT").replace(url, "DB") for k, v in files.items()} == \
         {k: v.replace(str(after_out), "OUT").replace(after_url, "DB") for k, v in after_files.items()}
 

@@ -7,7 +7,8 @@ import copy
 import json
 from pathlib import Path
 
-from fakes import ASSIGNMENT, add, fake_grade, fake_submission, make_course
+from fakes import (ASSIGNMENT, add, fake_grade, fake_submission, gradebook_scores, make_course,
+                   report_files)
 from initkit.course import Course
 from initkit.grading.batch import grade_batch
 from initkit.reports import streaming
@@ -31,19 +32,6 @@ def _graded(course: Course, out: Path):
     return grade_batch(course, out, grade=fake_grade, host_factory=None, progress=False, workers=1)
 
 
-def _files(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and "cache" not in p.parts and p.suffix != ".db"}
-
-
-def _gradebook(url: str) -> dict:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(url, course_id="initkit-test") as gb:
-        return {(s.student.id, g.name): (g.auto_score, s.timestamp)
-                for s in gb.assignment_submissions(ASSIGNMENT) for g in s.notebooks[0].grades}
-
-
 def test_streamed_reports_are_the_reports_written_after_grading(tmp_path, monkeypatch):
     course = _course_with_submissions(tmp_path, monkeypatch)
     after, streamed = _graded(course, tmp_path / "after"), _graded(course, tmp_path / "streamed")
@@ -61,8 +49,8 @@ def test_streamed_reports_are_the_reports_written_after_grading(tmp_path, monkey
         reports.add(by[student], streamed.timestamps.get(student))
     files = reports.finish(streamed)                # erin: written again, from the final result
 
-    assert _files(streamed.out_dir) == _files(after.out_dir)
-    assert _gradebook(url) == _gradebook(after_url)
+    assert report_files(streamed.out_dir) == report_files(after.out_dir)
+    assert gradebook_scores(url) == gradebook_scores(after_url)
     assert {k: v.replace(str(streamed.out_dir), "OUT").replace(url, "DB") for k, v in files.items()} \
         == {k: v.replace(str(after.out_dir), "OUT").replace(after_url, "DB")
             for k, v in files_after.items()}
