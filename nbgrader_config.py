@@ -34,6 +34,17 @@ c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 # Only the notebook is released; editor leftovers never are.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
 
+# `nbgrader autograde` first brings each notebook back to the release's structure with initkit's
+# rule (the one `initkit grade` applies), before nbgrader's own sanitising steps, so a student's
+# duplicated or deleted cell never stops the run and both routes grade the same cells.
+c.Autograde.sanitize_preprocessors = [
+    "initkit.nbgrader_autograde.NormalizeHandIn",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 # `nbgrader autograde` (and formgrader's Autograde button) grade with initkit: its step replaces
 # nbgrader's Execute (which would run the visible tests in the student's kernel and overwrite
 # initkit's scores); the rest is nbgrader's own list. See initkit/nbgrader_autograde.py.

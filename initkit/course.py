@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cells
+from .normalize import LayoutCell, layout_of
 
 CONFIG_FILE = "nbgrader_config.py"
 HIDDEN_TESTS = "autograder"
@@ -33,7 +34,7 @@ class Course:
     source_notebook: Path            # solutions, visible tests, criteria and points
     criteria: dict[str, float]       # criterion (autograded test cell's grade_id) -> points, in order
     manual_points: float             # points graded by hand in formgrader (written answers)
-    given_code: dict[str, str] = field(default_factory=dict)   # grade_id -> source of locked code
+    layout: tuple[LayoutCell, ...] = ()   # the assignment's cells (normalize.py), in order
     hidden_tests: Path = field(init=False)
     release_notebook: Path = field(init=False)
 
@@ -72,9 +73,9 @@ class Course:
             raise CourseError(f"{root / HIDDEN_TESTS}: no hidden tests (the course needs an "
                               f"{HIDDEN_TESTS}/ folder of pytest tests)")
         source = _source_notebook(root / "source" / assignment)
-        criteria, manual, given = read_points(source)
+        criteria, manual, layout = read_points(source)
         return cls(root=root, assignment=assignment, source_notebook=source, criteria=criteria,
-                   manual_points=manual, given_code=given)
+                   manual_points=manual, layout=layout)
 
     def nbgrader_config(self):
         """The course's nbgrader config (traitlets), with the course root set explicitly."""
@@ -105,9 +106,9 @@ def _source_notebook(folder: Path) -> Path:
     return found[0]
 
 
-def read_points(source: Path) -> tuple[dict[str, float], float, dict[str, str]]:
+def read_points(source: Path) -> tuple[dict[str, float], float, tuple[LayoutCell, ...]]:
     """({criterion: points} of the autograded test cells in notebook order, points graded by
-    hand, {grade_id: source} of the instructor's locked code cells)."""
+    hand, the assignment's cells as normalize.py restores them)."""
     try:
         nb = json.loads(source.read_text(encoding="utf-8"))
         notebook_cells = nb["cells"]
@@ -116,7 +117,6 @@ def read_points(source: Path) -> tuple[dict[str, float], float, dict[str, str]]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CourseError(f"{source}: the source notebook cannot be read ({exc})") from None
     criteria: dict[str, float] = {}
-    given: dict[str, str] = {}
     manual = 0.0
     for index, cell in enumerate(c for c in notebook_cells if isinstance(c, dict)):
         kind = cells.classify(cell)
@@ -129,9 +129,13 @@ def read_points(source: Path) -> tuple[dict[str, float], float, dict[str, str]]:
             criteria[name] = cells.points(cell)
         elif kind is cells.Kind.WRITTEN_ANSWER:
             manual += cells.points(cell)
-        elif kind is cells.Kind.GIVEN and cells.grade_id(cell):
-            given[cells.grade_id(cell)] = cells.source(cell)
     if not criteria:
         raise CourseError(f"{source}: no autograded test cells (nbgrader 'Autograder tests' with a "
                           "grade_id and points): nothing says what the hidden tests are worth")
-    return criteria, manual, given
+    named = [c for c in notebook_cells if isinstance(c, dict) and cells.grade_id(c)]
+    seen: set[str] = set()
+    for cell in named:
+        if cells.grade_id(cell) in seen:
+            raise CourseError(f"{source}: grade_id {cells.grade_id(cell)!r} is used by two cells")
+        seen.add(cells.grade_id(cell))
+    return criteria, manual, layout_of(named)

@@ -1,6 +1,13 @@
 """`nbgrader autograde` and formgrader's Autograde button, grading with initkit.
 
-nbgrader 0.9's Autograde runs `Autograde.autograde_preprocessors`, whose first step (Execute) runs
+nbgrader 0.9's Autograde first sanitises each notebook (`Autograde.sanitize_preprocessors`:
+ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata). The course
+puts NormalizeHandIn first: it brings the notebook back to the release's structure with the rule
+`initkit grade` applies (initkit/normalize.py), so nbgrader's own steps find nothing to stop on
+(a duplicated cell no longer ends the whole run with SchemaTooOldError) and both routes grade the
+same cells.
+
+Then it runs `Autograde.autograde_preprocessors`, whose first step (Execute) runs
 the notebook in a kernel; SaveAutoGrades then scores each test cell from its outputs. The course's
 nbgrader_config.py puts GradeWithInitkit in Execute's place: it grades the (already sanitized)
 notebook exactly as `initkit grade` does (grading.grade.grade_hand_in: the sandbox and the hidden
@@ -34,19 +41,37 @@ def _sandbox():
     return _HOST
 
 
+def _course(config, resources):
+    from nbgrader.coursedir import CourseDirectory
+
+    from .course import Course
+
+    return Course.open(CourseDirectory(config=config).root, resources["nbgrader"]["assignment"])
+
+
+class NormalizeHandIn(NbGraderPreprocessor):
+    """The first sanitising step: the notebook brought back to the release's structure."""
+
+    def preprocess(self, nb, resources):
+        from .normalize import normalize
+
+        normalized, notes = normalize(nb.cells, _course(self.config, resources).layout)
+        nb.cells = [nbformat.from_dict(c) for c in normalized]
+        for note in notes:
+            self.log.warning("initkit: %s: %s", resources["nbgrader"]["student"], note)
+        return nb, resources
+
+
 class GradeWithInitkit(NbGraderPreprocessor):
     """Grades the notebook with initkit and puts each criterion's result into its test cell."""
 
     def preprocess(self, nb, resources):
-        from nbgrader.coursedir import CourseDirectory
-
-        from .course import Course
         from .grading.grade import grade_hand_in
         from .handin import HandIn
         from .reports.autograded import annotate
 
         info = resources["nbgrader"]
-        course = Course.open(CourseDirectory(config=self.config).root, info["assignment"])
+        course = _course(self.config, resources)
         name = f"{info['notebook']}.ipynb"
         hand_in = HandIn(info["student"], name, nbformat.writes(nb).encode("utf-8"),
                          path=f"{info['student']}/{info['assignment']}/{name}")

@@ -12,10 +12,11 @@ safely is handin.py's job.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import cells
 from .cells import strip_magics
+from .normalize import normalize
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_JSON_DEPTH = 64          # a notebook nests about 8 deep; deeper is not a notebook
@@ -48,23 +49,24 @@ class Submission:
 
     cells: list[CodeCell]
     student_code: list[tuple[int, str]]     # (index, source) of the student's own code cells
+    notes: list[str] = field(default_factory=list)   # what normalize changed, for the student
 
 
-def parse(data: bytes, where, given_code: dict[str, str] | None = None) -> Submission:
+def parse(data: bytes, where, layout: tuple = ()) -> Submission:
     """Parse a notebook's bytes; `where` names it in errors. Raises SubmissionError for an empty,
     too large, non-UTF-8, non-JSON, too deeply nested or non-nbformat-4 notebook.
 
-    given_code  {grade_id: source} of the instructor's locked code (Course.given_code): a cell
-                with such a grade_id runs the instructor's source, whatever the file says, as
-                nbgrader's OverwriteCells restores it before `nbgrader autograde` runs a notebook
+    layout  the assignment's cells (Course.layout): the notebook is first brought back to the
+            release's structure (normalize.py, the rule `nbgrader autograde` applies too), and
+            what that changed is in the Submission's notes
     """
-    notebook_cells = parse_cells(data, where)
-    if given_code:
-        notebook_cells = [_restored(c, given_code) for c in notebook_cells]
+    notebook_cells, notes = normalize(parse_cells(data, where), layout) if layout else (
+        parse_cells(data, where), [])
     return Submission(
         cells=[c for c in (_code_cell(i, cell) for i, cell in enumerate(notebook_cells)) if c],
         student_code=[(i, cells.source(c)) for i, c in enumerate(notebook_cells)
-                      if c["cell_type"] == "code" and cells.classify(c) in STUDENT_CODE])
+                      if c["cell_type"] == "code" and cells.classify(c) in STUDENT_CODE],
+        notes=notes)
 
 
 def parse_cells(data: bytes, where) -> list[dict]:
@@ -90,13 +92,6 @@ def parse_cells(data: bytes, where) -> list[dict]:
     if _depth_exceeds(parsed, MAX_JSON_DEPTH):
         raise SubmissionError(where, f"not a notebook (JSON nested more than {MAX_JSON_DEPTH} deep)")
     return _validate(where, parsed)["cells"]
-
-
-def _restored(cell: dict, given_code: dict[str, str]) -> dict:
-    name = cells.grade_id(cell)
-    if name in given_code and cells.classify(cell) is cells.Kind.GIVEN:
-        return {**cell, "source": given_code[name]}
-    return cell
 
 
 def _depth_exceeds(value, limit: int) -> bool:

@@ -49,10 +49,12 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
     start = time.perf_counter()
     notes = [hand_in.note] if hand_in.note else []
     try:
-        submission = parse(hand_in.data, hand_in.path or hand_in.name, course.given_code)
+        submission = parse(hand_in.data, hand_in.path or hand_in.name, course.layout)
     except SubmissionError as exc:
-        return {**error_result(hand_in.student, hand_in.name, course.criteria, str(exc), notes=notes,
+        # No hand-in note: "Graded X" is not true of a file that could not be graded.
+        return {**error_result(hand_in.student, hand_in.name, course.criteria, str(exc),
                                duration=time.perf_counter() - start), "digest": hand_in.digest}
+    notes += submission.notes
     tests, ref = load_tests(course), reference(course)   # before the session: set-up problems raise here
 
     private_host = None

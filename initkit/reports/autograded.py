@@ -81,36 +81,32 @@ def result_digest(result: dict) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def restore_cells(nb, release, theirs: dict | None = None) -> None:
-    """As nbgrader's OverwriteCells (which needs a gradebook per notebook): the instructor's cells
-    (given code, visible tests, written-answer prompts) get their released source and metadata
-    back, outputs are cleared, and missing test cells are added at the end.
+def restore_cells(nb, layout, theirs: dict) -> None:
+    """As `nbgrader autograde` leaves a notebook: brought back to the release's structure by the
+    rule grading applied (normalize.py: given code, tests and prompts restored, missing ones put
+    back, duplicates resolved), outputs cleared, and each assignment cell with the release's
+    nbgrader metadata (its checksum, which formgrader checks).
 
-    theirs  release_cells(release), when it is already at hand (a batch computes it once)"""
+    layout  Course.layout;  theirs  release_cells(release) (a batch computes it once)"""
     from nbformat import NotebookNode
-    from nbformat.v4 import new_code_cell
 
-    if theirs is None:
-        theirs = release_cells(release)
+    from ..normalize import normalize
+
     # Item access throughout: `nb` is a NotebookNode, or (a batch) the notebook's plain JSON,
     # which then gets plain copies (nbformat's nodes cost more to build than the rest).
     copied = copy.deepcopy if isinstance(nb, NotebookNode) else _json_copy
-    present = set()
-    for cell in nb["cells"]:
+    restored, _ = normalize(nb["cells"], layout)
+    for cell in restored:
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
         name = cells.grade_id(cell)
         if name in theirs:
-            present.add(name)
-            locked = theirs[name]["metadata"]["nbgrader"]
-            if locked.get("locked") and not locked.get("solution"):     # given code, tests, text
-                cell["source"] = theirs[name]["source"]
-                cell["cell_type"] = theirs[name]["cell_type"]
             cell["metadata"]["nbgrader"] = copied(theirs[name]["metadata"]["nbgrader"])
-    for name, cell in theirs.items():
-        if name not in present and cells.classify(cell) is cells.Kind.VISIBLE_TEST:
-            added = new_code_cell(cell.source, metadata=copy.deepcopy(cell.metadata))
-            nb["cells"].append(added)
+    if isinstance(nb, NotebookNode):
+        import nbformat
+
+        restored = [nbformat.from_dict(c) for c in restored]
+    nb["cells"] = restored
 
 
 def _json_copy(value):
@@ -123,9 +119,8 @@ def _json_copy(value):
 
 
 def release_cells(release) -> dict:
-    """{grade_id: cell} of the release's instructor cells (everything but the answers)."""
-    return {cells.grade_id(c): c for c in release.cells
-            if cells.grade_id(c) and cells.classify(c) is not cells.Kind.ANSWER}
+    """{grade_id: cell} of the release's assignment cells."""
+    return {cells.grade_id(c): c for c in release.cells if cells.grade_id(c)}
 
 
 def _without_outputs(raw):
@@ -195,7 +190,7 @@ class AutogradedWriter:
             # Already parsed with every limit (submission.parse) when it was graded: no validation
             # again (nbformat's reader and writer validate: 20 ms a notebook, 20 s for a class).
             nb = _without_outputs(json.loads(hand_in.data))     # plain JSON: see restore_cells
-            restore_cells(nb, self.release, self.theirs)
+            restore_cells(nb, course.layout, self.theirs)
             return nb, hand_in.secret
         nb = copy.deepcopy(self.release)
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(

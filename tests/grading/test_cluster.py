@@ -155,7 +155,7 @@ def test_workers_see_only_the_bundle(tmp_path):
     try:
         assert plugin.course.root != course.root
         assert plugin.course.criteria == course.criteria
-        assert plugin.course.given_code == course.given_code
+        assert plugin.course.layout == course.layout
         assert not (plugin.course.root / "submitted").exists()
     finally:
         plugin.teardown()

@@ -15,7 +15,7 @@ import pytest
 from fakes import ASSIGNMENT, REPO, copy_real_course
 from initkit import api
 from initkit.course import Course
-from initkit.reports.autograded import annotate, restore_cells
+from initkit.reports.autograded import annotate, release_cells, restore_cells
 
 NB = "init_symmetry.ipynb"
 STUDENTS = ("correct", "he_uses_1_over_fan_in", "broken_upload")
@@ -129,7 +129,7 @@ def test_restore_cells_puts_the_instructors_cells_back():
     given[0].source = "def sigmoid(Z):\n    return 0.5"
     given.append([c for c in nb.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("locked")][0])
     given[1].source = "the student rewrote the instructions"
-    restore_cells(nb, release)
+    restore_cells(nb, course.layout, release_cells(release))
     by_id = {c.metadata.nbgrader.grade_id: c for c in nb.cells if c.metadata.get("nbgrader")}
     theirs = {c.metadata.nbgrader.grade_id: c for c in release.cells if c.metadata.get("nbgrader")}
     for name in (tests[0].metadata.nbgrader.grade_id, tests[1].metadata.nbgrader.grade_id,
