@@ -45,6 +45,9 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# How student code is isolated when nbgrader autograde grades with initkit: "bubblewrap" refuses
+# to grade where bubblewrap cannot start; "none" only if this machine is itself the boundary.
+c.GradeWithInitkit.isolation = "bubblewrap"
 # `nbgrader autograde` (and formgrader's Autograde button) grade with initkit: its step replaces
 # nbgrader's Execute (which would run the visible tests in the student's kernel and overwrite
 # initkit's scores); the rest is nbgrader's own list. See initkit/nbgrader_autograde.py.

@@ -28,6 +28,8 @@ def run_demo(course: Course, out_dir: str | os.PathLike = "demo-output", *,
                           "(python examples/make_examples.py builds them)")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    # The course's own examples are trusted: bubblewrap where it starts, else none.
+    batch_options.setdefault("isolation", "auto")
     return grade(course, out, workers=workers, force=force, progress=progress,
                  submissions_dir=examples, gradebook=f"sqlite:///{out / 'gradebook.db'}",
                  **batch_options)

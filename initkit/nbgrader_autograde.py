@@ -26,19 +26,20 @@ import atexit
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Enum
 
-_HOST = None
+_HOSTS: dict = {}
 
 
-def _sandbox():
+def _sandbox(isolation: str):
     """One sandbox for the whole `nbgrader autograde` process (it grades students one by one)."""
-    global _HOST
-    if _HOST is None:
+    if isolation not in _HOSTS:
+        from .grading.batch import make_limits
         from .sandbox import SandboxHost
 
-        _HOST = SandboxHost()
-        atexit.register(_HOST.close)
-    return _HOST
+        _HOSTS[isolation] = host = SandboxHost(make_limits(None, isolation))
+        atexit.register(host.close)
+    return _HOSTS[isolation]
 
 
 def _course(config, resources):
@@ -65,6 +66,11 @@ class NormalizeHandIn(NbGraderPreprocessor):
 class GradeWithInitkit(NbGraderPreprocessor):
     """Grades the notebook with initkit and puts each criterion's result into its test cell."""
 
+    isolation = Enum(["bubblewrap", "none", "auto"], default_value="bubblewrap",
+                     help="How student code is isolated (as `initkit grade --isolation`): "
+                     "bubblewrap refuses to grade where it cannot start; none runs student code "
+                     "with resource limits and an unprivileged uid only.").tag(config=True)
+
     def preprocess(self, nb, resources):
         from .grading.grade import grade_hand_in
         from .handin import HandIn
@@ -75,7 +81,7 @@ class GradeWithInitkit(NbGraderPreprocessor):
         name = f"{info['notebook']}.ipynb"
         hand_in = HandIn(info["student"], name, nbformat.writes(nb).encode("utf-8"),
                          path=f"{info['student']}/{info['assignment']}/{name}")
-        result = grade_hand_in(hand_in, course, host=_sandbox())
+        result = grade_hand_in(hand_in, course, host=_sandbox(self.isolation))
         self.log.info("initkit: %s scores %s / %s (%s)", info["student"], result["score"],
                       result["max_score"], result["status"])
         return annotate(nb, result, course), resources

@@ -4,6 +4,7 @@ line of bwrap.py; each submission is a StudentSession (session.py) opened on it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -12,40 +13,25 @@ import socket
 import subprocess
 import tempfile
 import threading
-import warnings
 
 from .bwrap import zygote_command
 from .errors import SandboxStartError
-from .limits import CONTROL_TIMEOUT, ZYGOTE_START_TIMEOUT, Limits
+from .limits import CONTROL_TIMEOUT, ISOLATIONS, ZYGOTE_START_TIMEOUT, Limits
 from .session import StudentSession
 
 
-def _isolation_mode() -> str:
-    wanted = os.environ.get("INITKIT_SANDBOX", "auto").strip().lower()
-    if wanted not in ("auto", "bubblewrap", "none"):
-        raise SandboxStartError(f"INITKIT_SANDBOX={wanted!r}: expected auto, bubblewrap or none")
-    if wanted == "none":
-        return "none"
-    if shutil.which("bwrap") is None:
-        if wanted == "bubblewrap":
-            raise SandboxStartError("INITKIT_SANDBOX=bubblewrap but bwrap is not installed "
-                                    "(Debian/Ubuntu: apt-get install bubblewrap)")
-        return "none"
-    return "bubblewrap"
+NO_ISOLATION_MEANS = ("without namespace isolation, student code runs with resource limits, "
+                      "timeouts and an unprivileged uid only: it can read what that uid can "
+                      "read and reach the network")
 
 
-_warned_none = False
-
-
-def _warn_no_isolation(reason: str):
-    global _warned_none
-    if not _warned_none:
-        _warned_none = True
-        warnings.warn(f"initkit sandbox WITHOUT namespace isolation ({reason}): student code runs "
-                      "with resource limits and timeouts only; it can see the filesystem (hidden "
-                      "tests included), the network and other processes. Install bubblewrap for "
-                      "real isolation.", RuntimeWarning, stacklevel=3)
-
+def _refusal(reason: str) -> SandboxStartError:
+    """Bubblewrap cannot isolate student code here: one line saying so, and the explicit choice."""
+    return SandboxStartError(
+        f"bubblewrap cannot isolate student code here ({' '.join(reason.split())[:400]}); "
+        "install it (apt-get install bubblewrap), or choose isolation 'none' (--isolation none; "
+        "for nbgrader autograde: c.GradeWithInitkit.isolation = 'none') if this machine or "
+        f"container is the boundary: {NO_ISOLATION_MEANS}")
 
 
 # Cells that name these get the zygote that has matplotlib loaded; any other cell can still
@@ -68,21 +54,39 @@ class SandboxHost:
         self.limits = limits or Limits()
         self.plots = plots
         self._plotting: SandboxHost | None | bool = None     # False: it could not start
-        self.isolation = _isolation_mode()
-        if self.isolation == "none":
-            _warn_no_isolation("INITKIT_SANDBOX=none" if shutil.which("bwrap") else
-                               "bubblewrap (bwrap) is not installed")
+        wanted = self.limits.isolation
+        if wanted not in ISOLATIONS:
+            raise SandboxStartError(f"isolation {wanted!r}: expected one of {', '.join(ISOLATIONS)}")
+        self.isolation = "none" if wanted == "none" else "bubblewrap"
+        self.fallback_reason: str | None = None    # why "auto" runs without bubblewrap here
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._ctrl: socket.socket | None = None
         self._scratch: tempfile.TemporaryDirectory | None = None
         self._session: StudentSession | None = None
         self._closed = False
-        self._start_zygote()
         try:
+            self._start_checked()
+        except SandboxStartError as exc:
+            if wanted != "auto" or self.isolation == "none":
+                raise
+            self.fallback_reason = " ".join(str(exc).split())[:500]
+            self.isolation = "none"
+            self._start_checked()
+        # The plotting zygote, if one is needed, uses what this one settled on.
+        self.limits = dataclasses.replace(self.limits, isolation=self.isolation)
+
+    def _start_checked(self):
+        if self.isolation == "bubblewrap" and shutil.which("bwrap") is None:
+            raise _refusal("bwrap is not installed")
+        try:
+            self._start_zygote()
             self._check_runs_code()
         except BaseException:
-            self.close()
+            self._stop_zygote()
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
             raise
 
     # -- zygote life cycle --
@@ -116,9 +120,10 @@ class SandboxHost:
             errlog.seek(0)
             detail = errlog.read()[-3000:].decode(errors="replace").strip()
             ours.close()
-            raise SandboxStartError(f"the sandbox ({self.isolation}) did not start: "
-                                    f"{detail or 'no error output'}; set INITKIT_SANDBOX=none to "
-                                    "run without namespace isolation")
+            if self.isolation == "bubblewrap":
+                raise _refusal(f"bwrap did not start: {detail or 'no error output'}")
+            raise SandboxStartError(f"the sandbox (isolation none) did not start: "
+                                    f"{detail or 'no error output'}")
         errlog.close()
         self._ctrl = ours
 

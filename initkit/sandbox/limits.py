@@ -13,8 +13,16 @@ ZYGOTE_START_TIMEOUT = 60.0
 CONTROL_TIMEOUT = 20.0
 
 
+ISOLATIONS = ("bubblewrap", "none", "auto")
+
+
 @dataclass
 class Limits:
+    # How student code is isolated (docs/sandbox.md), chosen by whoever starts grading:
+    # "bubblewrap" namespaces (where bwrap cannot start, the sandbox refuses to start);
+    # "none" resource limits, timeouts and an unprivileged uid only (the machine or container is
+    # the boundary); "auto" bubblewrap where it starts, else "none" (for throwaway containers).
+    isolation: str = "bubblewrap"
     cell_timeout: float = 30.0      # wall seconds per notebook cell
     call_timeout: float = 5.0       # wall seconds per function call (ours take milliseconds)
     total_timeout: float = 120.0    # wall seconds per submission, all cells and calls

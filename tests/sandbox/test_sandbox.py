@@ -3,6 +3,7 @@ that the rest of the submission (a good function `ok`) is still graded normally.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import socket
@@ -51,9 +52,8 @@ def host():
     h.close()
 
 
-bubblewrap_only = pytest.mark.skipif(
-    os.environ.get("INITKIT_SANDBOX") == "none" or not __import__("shutil").which("bwrap"),
-    reason="needs bubblewrap namespaces")
+bubblewrap_only = pytest.mark.skipif(not __import__("shutil").which("bwrap"),
+                                     reason="needs bubblewrap namespaces")
 
 
 def processes_with(marker: str) -> list[int]:
@@ -572,14 +572,9 @@ def test_one_session_at_a_time(host):
         assert_ok(s)
 
 
-def test_without_bubblewrap_limits_still_hold(monkeypatch):
-    from initkit.sandbox import host as sandbox_host
-
-    monkeypatch.setenv("INITKIT_SANDBOX", "none")
-    monkeypatch.setattr(sandbox_host, "_warned_none", False)
+def test_without_bubblewrap_limits_still_hold():
     marker = f"{os.getpid() % 1000}.{time.time_ns() % 10**6 + 7}"
-    with pytest.warns(RuntimeWarning, match="WITHOUT namespace isolation"):
-        h = SandboxHost(LIMITS)
+    h = SandboxHost(dataclasses.replace(LIMITS, isolation="none"))
     try:
         assert h.isolation == "none"
         nb = cells(f"""
@@ -625,3 +620,47 @@ def test_in_process_student_same_exceptions():
             s.call("missing")
         assert s.has("ok") and not s.has("missing")
         assert_ok(s)
+
+
+def test_bubblewrap_is_the_default_and_fails_closed(monkeypatch):
+    """Where bwrap cannot start, the default refuses with one line naming --isolation none; it
+    never quietly runs student code without isolation."""
+    from initkit.sandbox import host as sandbox_host
+    from initkit.sandbox.errors import SandboxStartError
+
+    assert Limits().isolation == "bubblewrap"
+    monkeypatch.setattr(sandbox_host.shutil, "which", lambda name: None)
+    with pytest.raises(SandboxStartError) as refused:
+        SandboxHost(LIMITS)
+    message = str(refused.value)
+    assert "\n" not in message and "--isolation none" in message and "bwrap is not installed" in message
+    monkeypatch.undo()
+
+
+def test_auto_falls_back_to_none_and_says_why(monkeypatch):
+    from initkit.sandbox import host as sandbox_host
+
+    monkeypatch.setattr(sandbox_host.shutil, "which", lambda name: None)
+    h = SandboxHost(dataclasses.replace(LIMITS, isolation="auto"))
+    try:
+        assert h.isolation == "none" and "bwrap is not installed" in h.fallback_reason
+        with h.open_session(cells("def f():\n    return 3\n")) as s:
+            assert s.call("f") == 3
+    finally:
+        h.close()
+
+
+@bubblewrap_only
+def test_auto_uses_bubblewrap_where_it_starts():
+    h = SandboxHost(dataclasses.replace(LIMITS, isolation="auto"))
+    try:
+        assert h.isolation == "bubblewrap" and h.fallback_reason is None
+    finally:
+        h.close()
+
+
+def test_an_unknown_isolation_is_refused():
+    from initkit.sandbox.errors import SandboxStartError
+
+    with pytest.raises(SandboxStartError, match="expected one of bubblewrap, none, auto"):
+        SandboxHost(dataclasses.replace(LIMITS, isolation="chroot"))
