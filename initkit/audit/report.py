@@ -17,7 +17,6 @@ import json
 import os
 from pathlib import Path
 
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 def write_json(report: dict, path: str | os.PathLike) -> Path:
@@ -28,12 +27,9 @@ def write_json(report: dict, path: str | os.PathLike) -> Path:
 
 
 def render_html(report: dict) -> str:
-    import jinja2
+    from ..templates import render
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True)
-    return env.get_template("audit.html.j2").render(r=report, percent=percent)
+    return render("audit.html.j2", r=report, percent=percent)
 
 
 def write_html(report: dict, path: str | os.PathLike) -> Path:

@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cells import defined_functions
+from ..templates import render
 from ..grading.result import distinct_failures
 from .tables import num
 
 if TYPE_CHECKING:
-    import jinja2
-
     from ..course import Course
 
-TEMPLATES = Path(__file__).parent / "templates"
 
 # A path component: anything but separators, whitespace, quotes and the punctuation that usually
 # ends a path in a message ("...ipynb: not valid JSON", "(at /x/y.py)").
@@ -130,16 +128,6 @@ def page_data(result: dict, code_cells: list[tuple[int, str]], course: "Course")
     }
 
 
-@functools.cache
-def _environment() -> "jinja2.Environment":
-    # Built once, on first use: importing the reports should not cost a template load.
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                              lstrip_blocks=True, keep_trailing_newline=True)
-
-
 def feedback_html(result: dict, code_cells: list[tuple[int, str]], course: "Course",
                   manual: dict | None = None) -> str:
     """A self-contained page (inline CSS, no external assets) a student can read on a phone.
@@ -150,7 +138,7 @@ def feedback_html(result: dict, code_cells: list[tuple[int, str]], course: "Cour
     """
     data = page_data(result, code_cells, course)
     data["manual"] = _manual(manual) if manual else None
-    return _environment().get_template("feedback.html.j2").render(data)
+    return render("feedback.html.j2", **data)
 
 
 def _manual(manual: dict) -> dict:

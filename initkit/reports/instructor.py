@@ -9,7 +9,6 @@ a plot shows is in a table too. The results are read defensively: odd data never
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import warnings
@@ -17,16 +16,14 @@ from pathlib import Path
 from statistics import mean, median
 from typing import TYPE_CHECKING
 
+from ..templates import render
 from ..files import atomic_write
 from .tables import num
 
 if TYPE_CHECKING:
-    import jinja2
-
     from ..course import Course
     from ..grading.batch import BatchSummary
 
-TEMPLATES = Path(__file__).parent / "templates"
 PLOTS = {"histogram": "score_histogram.png", "pass_rates": "criterion_pass_rates.png"}
 MESSAGE_CHARS = 200   # a failure message: its first line, cut here
 BINS = 10
@@ -261,18 +258,8 @@ def _write_plots(data: dict, folder: Path) -> None:
 
 # --------------------------------------------------------------------------- the page
 
-@functools.cache
-def _environment() -> "jinja2.Environment":
-    # Built once, on first use: importing the reports should not cost a template load.
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                              lstrip_blocks=True, keep_trailing_newline=True)
-
-
 def instructor_html(data: dict) -> str:
-    return _environment().get_template("instructor.html.j2").render(data)
+    return render("instructor.html.j2", **data)
 
 
 def write_instructor_report(summary: "BatchSummary", previous: list[dict] | None) -> Path:
