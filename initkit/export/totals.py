@@ -95,12 +95,6 @@ def open_gradebook(course: "Course", db_url: str | None = None) -> Iterator:
             gb.close()
 
 
-def assignment_cells(gb, assignment: str) -> AssignmentCells:
-    """The assignment's autograded cells and points. Raises nbgrader's MissingEntry if the
-    gradebook does not know the assignment."""
-    return _cells(gb.find_assignment(assignment))
-
-
 def _cells(found) -> AssignmentCells:
     names = _column_names(found)
     autograded: dict[str, float] = {}

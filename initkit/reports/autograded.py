@@ -24,7 +24,6 @@ from .tables import num
 
 if TYPE_CHECKING:
     from ..course import Course
-    from ..grading.batch import BatchSummary
 
 AUTOGRADED = "autograded"
 MAX_MESSAGE_CHARS = 2000
@@ -197,19 +196,6 @@ class AutogradedWriter:
             "**initkit could not grade this submission**: "
             + strip_paths(result.get("error") or "unknown error").replace("\n", " ")))
         return nb, None
-
-
-def write_autograded(summary: "BatchSummary", folder: Path, results: list[dict]) -> dict[str, str]:
-    """Write the autograded notebook (and timestamp.txt) of each of `results` under `folder`;
-    returns {student: problem} for those that could not be written. An unchanged one is left
-    alone."""
-    writer = AutogradedWriter(summary.course, folder, summary.submissions, summary.timestamps)
-    failed: dict[str, str] = {}
-    for result in results:
-        problem = writer.write(result)
-        if problem is not None:
-            failed[result["student"]] = problem
-    return failed
 
 
 def _unchanged(target: Path, result: dict) -> bool:
