@@ -26,7 +26,7 @@ import pytest
 from fakes import ASSIGNMENT, REPO
 from initkit import api, cli
 from initkit.bundle import CourseBundle
-from initkit.course import Course
+from initkit.course import Course, CourseError
 from initkit.gradescope import build_autograder
 from initkit.gradescope import run as gs_run
 from initkit.gradescope.late import LatePolicy, LatePolicyError, lateness
@@ -142,6 +142,7 @@ def test_zip_layout(built, course, tmp_path):
     config = json.loads((source / "gradescope.json").read_text())
     assert config == autograder.config
     assert config["visibility"] == "visible" and config["late_policy"] is None
+    assert config["isolation"] == "auto" and "sandbox" not in config
     # The same course and options give the same bytes.
     again = build_autograder(course, tmp_path / "again.zip")
     assert again.path.read_bytes() == autograder.path.read_bytes()
@@ -186,9 +187,30 @@ def test_bad_options_fail_the_build(course, tmp_path):
     assert cli.main(["gradescope", str(REPO), "-o", str(tmp_path / "b.zip"),
                      "--visibility", "after_published", "--late-policy", "5/hour,max=50"]) == 0
     config = json.loads(zipfile.ZipFile(tmp_path / "b.zip").read("gradescope.json"))
-    assert config["visibility"] == "after_published"
+    assert config["visibility"] == "after_published" and config["isolation"] == "auto"
     assert config["late_policy"] == {"percent": 5.0, "period": "hour", "max_percent": 50.0,
                                      "grace_minutes": 0.0}
+
+
+def test_isolation_option(course, tmp_path, capsys):
+    """--isolation replaces --require-bubblewrap: recorded in gradescope.json, described after the
+    build; anything else fails the build."""
+    for isolation, says in (("bubblewrap", "required: where it cannot start, submissions are not "
+                                           "graded"),
+                            ("none", "never bubblewrap"), ("auto", "bubblewrap where it starts")):
+        zip_path = tmp_path / f"{isolation}.zip"
+        assert cli.main(["gradescope", str(REPO), "-o", str(zip_path),
+                         "--isolation", isolation]) == 0
+        config = json.loads(zipfile.ZipFile(zip_path).read("gradescope.json"))
+        assert config["isolation"] == isolation and "sandbox" not in config
+        assert f"isolation {isolation}: {says}" in capsys.readouterr().out
+    for bad in (["--isolation", "namespaces"], ["--require-bubblewrap"]):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["gradescope", str(REPO), "-o", str(tmp_path / "bad.zip"), *bad])
+        assert exited.value.code == 2
+    with pytest.raises(CourseError, match="--isolation 'namespaces'"):
+        build_autograder(course, tmp_path / "bad.zip", isolation="namespaces")
+    assert not (tmp_path / "bad.zip").exists()
 
 
 # --------------------------------------------------------------------------- grading
@@ -269,7 +291,7 @@ def test_setup_check_passes_on_a_good_autograder(built):
                            str(source)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "init_symmetry, 12 criteria" in proc.stdout or "criteria" in proc.stdout
-    assert "sandbox: " in proc.stdout
+    assert re.search(r"^isolation: (bubblewrap|none)", proc.stdout, re.M), proc.stdout
 
 
 def test_run_autograder_script_writes_results_even_without_python(built, tmp_path):
@@ -283,6 +305,108 @@ def test_run_autograder_script_writes_results_even_without_python(built, tmp_pat
     results = json.loads((root / "results" / "results.json").read_text())
     check_results(results, str(tmp_path))
     assert results["score"] == 0 and "could not start" in results["output"]
+
+
+def extracted(course, base: Path, **options) -> Path:
+    """The zip built with `options`, extracted as in /autograder/source."""
+    autograder = build_autograder(course, base / "autograder.zip", **options)
+    source = base / "source"
+    zipfile.ZipFile(autograder.path).extractall(source)
+    return source
+
+
+def without_bwrap(monkeypatch, tmp_path) -> None:
+    """bwrap is not on PATH: where bubblewrap is required, the sandbox refuses to start."""
+    empty = tmp_path / "no-bwrap-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def test_required_bubblewrap_that_cannot_start_writes_no_results(course, tmp_path, monkeypatch,
+                                                                 capsys):
+    """Built with --isolation bubblewrap where bubblewrap cannot start: the submission is not
+    graded at all. No results.json (not even an old one), the reason in the instructor's log and
+    exit status UNGRADED: never a grade of 0 the student would see."""
+    source = extracted(course, tmp_path / "zip", isolation="bubblewrap")
+    root = make_root(tmp_path, source, {NOTEBOOK: example("correct")})
+    out = root / "results" / "results.json"
+    out.parent.mkdir()
+    out.write_text('{"score": 100}')                    # an earlier run's
+    without_bwrap(monkeypatch, tmp_path)
+    assert gs_run.main(["--root", str(root)]) == gs_run.UNGRADED == 75
+    assert not out.exists()
+    log = capsys.readouterr().out
+    assert "NOT GRADED: this autograder requires bubblewrap" in log
+    assert "bwrap is not installed" in log and "Regrade" in log
+    # The check at build time only warns (the image is built elsewhere than it grades).
+    assert gs_run.main(["--check", "--source", str(source)]) == 0
+    assert "isolation: WARNING: this autograder requires bubblewrap" in capsys.readouterr().out
+    # Still graded (0 and why) when what the student uploaded cannot be graded anyway.
+    (root / "submission" / NOTEBOOK).unlink()
+    results = grade_in_process(root)
+    assert results["score"] == 0 and "the folder is empty" in results["output"]
+
+
+def test_auto_without_bwrap_grades_with_isolation_none_and_says_why(built, course, tmp_path,
+                                                                    monkeypatch, capsys):
+    """The default (auto) where bubblewrap cannot start: graded with isolation "none", the same
+    score, and the log says why. No library code sets an environment variable."""
+    _, source = built
+    root = make_root(tmp_path, source, {NOTEBOOK: example("cost_missing_1_over_m")})
+    without_bwrap(monkeypatch, tmp_path)
+    before = dict(os.environ)
+    results = grade_in_process(root)
+    assert dict(os.environ) == before
+    check_results(results, str(tmp_path))
+    assert results["extra_data"]["initkit"]["isolation"] == "none"
+    assert results["score"] == 96.25
+    log = capsys.readouterr().out
+    assert "isolation: none (auto): bubblewrap cannot start in this container (" in log
+    assert "bwrap is not installed" in log
+    assert "grading with isolation 'none': the container is the boundary" in log
+
+
+def test_isolation_none_chosen_at_build(course, tmp_path, capsys):
+    source = extracted(course, tmp_path / "zip", isolation="none")
+    root = make_root(tmp_path, source, {NOTEBOOK: example("correct")})
+    before = dict(os.environ)
+    results = grade_in_process(root)
+    assert dict(os.environ) == before
+    check_results(results, str(tmp_path))
+    assert results["extra_data"]["initkit"]["isolation"] == "none" and results["score"] == 100
+    assert "isolation: none (chosen when the autograder was built)" in capsys.readouterr().out
+
+
+def fake_python(tmp_path: Path, status: int, writes_results: bool = False) -> Path:
+    """A stand-in for initkit's Python in run_autograder: exits with `status`."""
+    script = tmp_path / f"python-{status}"
+    body = 'echo \'{"score": 1, "tests": []}\' > "$INITKIT_GRADESCOPE_ROOT/results/results.json"\n' \
+        if writes_results else ""
+    script.write_text(f"#!/bin/sh\necho initkit ran\n{body}exit {status}\n")
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize("status, graded", [(75, False), (2, True), (1, True), (0, True)])
+def test_run_autograder_script_passes_on_ungraded(built, tmp_path, status, graded):
+    """run_autograder: exit status 75 (required bubblewrap cannot start) -> no results.json, no
+    fallback 0, a non-zero exit (Gradescope: "The autograder failed to execute correctly"). Any
+    other status without results -> the fallback 0 as before (argparse's 2 too)."""
+    _, source = built
+    root = make_root(tmp_path, source, {NOTEBOOK: example("correct")})
+    env = {**os.environ, "INITKIT_GRADESCOPE_ROOT": str(root),
+           "INITKIT_PYTHON": str(fake_python(tmp_path, status, writes_results=status == 75))}
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env,
+                          capture_output=True, text=True, cwd=root)
+    out = root / "results" / "results.json"
+    assert "initkit ran" in proc.stdout
+    if graded:
+        assert proc.returncode == 0
+        results = json.loads(out.read_text())
+        assert results["score"] == 0 and "could not start" in results["output"]
+    else:
+        assert proc.returncode == 75 and not out.exists()
+        assert "Regrade" in proc.stderr
 
 
 def test_visibility_and_late_policy(course, tmp_path):
@@ -386,7 +510,7 @@ def run_at_slash_autograder(root: Path, caps: tuple[str, ...] | None = None,
             command += ["--bind", path, path]
     command += ["--proc", "/proc", "--dev-bind", "/dev", "/dev", "--bind", str(root), "/autograder",
                 "--chdir", "/autograder", "--setenv", "INITKIT_PYTHON", python,
-                "--unsetenv", "INITKIT_GRADESCOPE_ROOT", "--unsetenv", "INITKIT_SANDBOX"]
+                "--unsetenv", "INITKIT_GRADESCOPE_ROOT"]
     if caps is not None:
         command += ["--cap-drop", "ALL"] + [a for c in caps for a in ("--cap-add", f"CAP_{c}")]
     command += ["/autograder/run_autograder"]
@@ -411,10 +535,12 @@ def test_run_autograder_at_slash_autograder_under_bubblewrap(built, course, tmp_
 @pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs the autograder as root")
 def test_in_a_container_without_namespaces_the_container_is_the_boundary(built, course, tmp_path):
     """With Docker's capabilities bubblewrap cannot start: the submission is graded with
-    isolation "none" and the same score, and the log says why; with --require-bubblewrap it gets
-    0 and a message instead. (This machine's Python may sit in a folder only root can enter, as
-    pyenv's under /root: the student process then needs CAP_DAC_READ_SEARCH to start, which
-    Docker does not give; Gradescope's image has Python in /usr and /opt, readable by all.)"""
+    isolation "none" and the same score, and the log says why; with --isolation bubblewrap it is
+    not graded at all: no results.json and run_autograder fails (Gradescope tells the student the
+    autograder failed; the instructor reruns it), never a 0. (This machine's Python may sit in a
+    folder only root can enter, as pyenv's under /root: the student process then needs
+    CAP_DAC_READ_SEARCH to start, which Docker does not give; Gradescope's image has Python in
+    /usr and /opt, readable by all: see test_hidden_tests_are_unreadable_to_student_code...)"""
     _, source = built
     caps = DOCKER_CAPS + ("DAC_READ_SEARCH",)
     root = make_root(tmp_path / "auto", source, {NOTEBOOK: example("he_uses_1_over_fan_in")})
@@ -426,13 +552,14 @@ def test_in_a_container_without_namespaces_the_container_is_the_boundary(built, 
     assert "Creating new namespace failed" in proc.stdout
     assert results["score"] == api.grade_one(course, example("he_uses_1_over_fan_in"))["score"]
 
-    strict = build_autograder(course, tmp_path / "strict.zip", require_bubblewrap=True)
-    zipfile.ZipFile(strict.path).extractall(tmp_path / "strict")
-    root = make_root(tmp_path / "required", tmp_path / "strict", {NOTEBOOK: example("correct")})
-    run_at_slash_autograder(root, caps)
-    results = json.loads((root / "results" / "results.json").read_text())
-    check_results(results, str(tmp_path))
-    assert results["score"] == 0 and "problem on our side" in results["output"]
+    strict = extracted(course, tmp_path / "strict", isolation="bubblewrap")
+    root = make_root(tmp_path / "required", strict, {NOTEBOOK: example("correct")})
+    proc = run_at_slash_autograder(root, caps)
+    assert proc.returncode == gs_run.UNGRADED, proc.stdout + proc.stderr
+    assert not (root / "results" / "results.json").exists()
+    assert "NOT GRADED: this autograder requires bubblewrap" in proc.stdout
+    assert "Creating new namespace failed" in proc.stdout
+    assert "writing a score of 0" not in proc.stderr
 
 
 @bubblewrap_only
@@ -450,6 +577,153 @@ def test_a_sandbox_that_cannot_run_code_is_an_autograder_problem(built, tmp_path
     check_results(results, str(tmp_path))
     assert results["score"] == 0 and "problem on our side" in results["output"]
     assert "starts but cannot run a cell" in proc.stdout + proc.stderr
+
+
+# ------------------------------------------- isolation "none": what student code can read
+
+
+@pytest.mark.parametrize("euid, readable, keeps", [(0, True, False), (0, False, True),
+                                                   (1000, False, False), (1000, True, False)])
+def test_student_keeps_the_read_capability_only_for_a_python_only_root_can_read(
+        monkeypatch, euid, readable, keeps):
+    """Isolation "none" as root: the student's uid keeps CAP_DAC_READ_SEARCH (and could then read
+    every file, the hidden tests included) only when the interpreter or sys.base_prefix is not
+    world-readable (pyenv under /root). setup.sh's Python (apt's, in /usr; the venv a+rX) is, so
+    on Gradescope the capability is dropped."""
+    from initkit.sandbox import Limits
+    from initkit.sandbox import bwrap
+
+    asked = []
+
+    def world_readable(*paths):
+        asked.append(paths)
+        return readable
+
+    monkeypatch.setattr(bwrap, "_world_readable", world_readable)
+    monkeypatch.setattr(bwrap.os, "geteuid", lambda: euid)
+    argv, _ = bwrap.zygote_command("none", Limits(isolation="none"), 3, "/tmp/scratch")
+    cfg = json.loads(argv[-1])
+    assert cfg["keep_read_cap"] is keeps
+    assert (cfg["uid"] is None) == (euid != 0)
+    if euid == 0:
+        assert asked == [(os.path.realpath(sys.executable), sys.base_prefix)]
+
+
+PROBE = """\
+import json as _json, os as _os
+
+
+def _initkit_probe(path):
+    try:
+        if _os.path.isdir(path):
+            _os.listdir(path)
+        else:
+            with open(path, "rb") as _file:
+                _file.read(64)
+        return "read"
+    except Exception as _exc:
+        return type(_exc).__name__
+
+
+_report = {_name: _initkit_probe(_path) for _name, _path in TARGETS.items()}
+_report["uid"] = _os.getuid()
+with open(OUT, "w") as _file:
+    _json.dump(_report, _file)
+"""
+
+
+@pytest.fixture(scope="module")
+def setup_like_python():
+    """The Python of a venv laid out like setup.sh's: made from a Python installed readable by all
+    (the distribution's /usr/bin/python3.X, as setup.sh's apt install), then `chmod -R a+rX`.
+    Instead of pip installing from PyPI (test_fresh_venv_installs_the_wheel_and_grades does), a
+    .pth adds this venv's site-packages, so the same minor version is needed. In a folder of /tmp
+    that everyone can enter (pytest's tmp_path is root's only)."""
+    import sysconfig
+    import tempfile
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    ours = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    candidates = [p for p in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}")
+                  if os.path.exists(p) and _world_readable(p)]
+    if not candidates:
+        pytest.skip(f"no world-readable python{version} (e.g. apt-get install python{version} "
+                    f"python{version}-venv)")
+    if not all(_world_readable(p) for p in ours):
+        pytest.skip("this venv's site-packages are not readable by all")
+    base = Path(tempfile.mkdtemp(prefix="initkit-setup-like-"))
+    try:
+        base.chmod(0o755)
+        venv = base / "venv"
+        made = subprocess.run([candidates[0], "-m", "venv", "--without-pip", str(venv)],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"{candidates[0]} -m venv failed: {made.stderr[-500:]}")
+        python = venv / "bin" / "python"
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True).stdout.strip()
+        (Path(site) / "initkit-test-deps.pth").write_text(
+            "".join(f"import site; site.addsitedir({p!r})\n" for p in ours))
+        subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
+        probe = subprocess.run([str(python), "-c", "import sys, initkit, numpy, nbgrader, pytest; "
+                                "print(sys.base_prefix)"], capture_output=True, text=True, cwd=base)
+        if probe.returncode != 0:
+            pytest.skip(f"{candidates[0]} cannot load this venv's packages: {probe.stderr[-500:]}")
+        assert _world_readable(probe.stdout.strip()) and _world_readable(str(python))
+        yield python
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@bubblewrap_only
+@pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs the autograder as root")
+@pytest.mark.parametrize("caps", [DOCKER_CAPS, DOCKER_CAPS + ("DAC_READ_SEARCH",)],
+                         ids=["docker", "docker+dac_read_search"])
+def test_hidden_tests_are_unreadable_to_student_code_without_bubblewrap(
+        built, course, tmp_path, setup_like_python, caps):
+    """Gradescope as it is: root in a container with Docker's capabilities (bubblewrap cannot
+    start, auto falls back to isolation "none"), Python where setup.sh installs it (readable by
+    all), the course `go-rwx` as setup.sh leaves it. A cell of the submission tries to read the
+    hidden tests, their folder and the solution from /autograder/source/course: every attempt is
+    a PermissionError (the student's uid is not root and has no capability), while a file readable
+    by all (gradescope.json) is read: the probe did run. Also with CAP_DAC_READ_SEARCH in the
+    container's set: the student process does not keep it, because the Python is world-readable.
+    The cell writes what it got into a folder everyone may write."""
+    import nbformat
+
+    _, source = built
+    setup = (source / "setup.sh").read_text()       # what this test reproduces
+    assert "\nchmod -R a+rX /opt/initkit\n" in setup and "\nchmod -R go-rwx course\n" in setup
+    assert 'packages=("$python" ' in setup and '\n"$python" -m venv /opt/initkit\n' in setup
+    out = setup_like_python.parents[2] / f"probe-{len(caps)}"
+    out.mkdir()
+    out.chmod(0o777)
+    hidden = sorted((source / "course" / "autograder").glob("test_*.py"))[0].name
+    targets = {"hidden test": f"/autograder/source/course/autograder/{hidden}",
+               "hidden tests folder": "/autograder/source/course/autograder",
+               "conftest": "/autograder/source/course/autograder/conftest.py",
+               "solution": f"/autograder/source/course/source/{ASSIGNMENT}/{NOTEBOOK}",
+               "course folder": "/autograder/source/course",
+               "readable by all": "/autograder/source/gradescope.json"}
+    notebook = nbformat.read(example("correct"), as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        f"TARGETS = {targets!r}\nOUT = {str(out / 'probe.json')!r}\n" + PROBE))
+    root = make_root(tmp_path, source, {NOTEBOOK: nbformat.writes(notebook).encode()})
+    subprocess.run(["chmod", "-R", "go-rwx", str(root / "source" / "course")], check=True)
+
+    proc = run_at_slash_autograder(root, caps, python=str(setup_like_python))
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    results = json.loads((root / "results" / "results.json").read_text())
+    check_results(results, str(tmp_path))
+    assert results["extra_data"]["initkit"]["isolation"] == "none", log
+    assert "bubblewrap cannot start in this container" in proc.stdout
+    assert results["score"] == course.max_score, log          # the probe cell changes nothing
+    report = json.loads((out / "probe.json").read_text())
+    assert report.pop("uid") != 0
+    assert report.pop("readable by all") == "read"
+    assert report == {name: "PermissionError" for name in report}, report
 
 
 # --------------------------------------------------------------------------- slow: a fresh venv

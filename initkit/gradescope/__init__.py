@@ -2,7 +2,8 @@
 
   build.py     the zip: setup.sh, run_autograder, the kit's wheel, the course bundle, gradescope.json
   wheel.py     a pip-installable wheel of the installed kit, from the package folder
-  run.py       what run_autograder runs: find the upload, grade it, always write results.json
+  run.py       what run_autograder runs: find the upload, grade it, write results.json (always,
+               but where the required bubblewrap cannot start: then no grade at all)
   results.py   one result -> Gradescope's results.json (pure)
   late.py      the optional late policy (pure)
   templates/   setup.sh and run_autograder

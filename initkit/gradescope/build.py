@@ -5,7 +5,8 @@ The zip (Gradescope extracts it into /autograder/source):
     setup.sh            installs Python >= 3.11, bubblewrap and initkit (from the wheel below)
     run_autograder      grades /autograder/submission -> /autograder/results/results.json
     initkit-*.whl       the installed kit (wheel.py), dependencies from PyPI at setup
-    gradescope.json     what was chosen at build time: visibility, late policy, time limit
+    gradescope.json     what was chosen at build time: visibility, late policy, time limit,
+                        isolation
     course/             the course's grading bundle (bundle.py): hidden tests and source
                         notebook only, as a minimal course folder
 
@@ -27,6 +28,7 @@ import initkit
 
 from ..bundle import CourseBundle
 from ..course import Course, CourseError
+from ..sandbox.limits import ISOLATIONS
 from .late import LatePolicy, LatePolicyError
 from .results import VISIBILITIES
 from .run import COURSE, CONFIG
@@ -35,7 +37,6 @@ from .wheel import build_wheel, write_entry
 TEMPLATES = Path(__file__).parent / "templates"
 SCRIPTS = ("setup.sh", "run_autograder")
 VENV = "/opt/initkit"                  # where setup.sh installs the kit in Gradescope's image
-SANDBOXES = ("auto", "bubblewrap")
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,12 @@ def _script(name: str, values: dict[str, str]) -> bytes:
 
 
 def make_config(course: Course, *, visibility: str = "visible", late_policy: str | None = None,
-                timeout: float | None = None, sandbox: str = "auto") -> dict:
+                timeout: float | None = None, isolation: str = "auto") -> dict:
     """gradescope.json: checked here, so that a bad option fails the build, not every student."""
     if visibility not in VISIBILITIES:
         raise CourseError(f"--visibility {visibility!r}: expected one of {', '.join(VISIBILITIES)}")
-    if sandbox not in SANDBOXES:
-        raise CourseError(f"sandbox {sandbox!r}: expected one of {', '.join(SANDBOXES)}")
+    if isolation not in ISOLATIONS:
+        raise CourseError(f"--isolation {isolation!r}: expected one of {', '.join(ISOLATIONS)}")
     if timeout is not None and not timeout > 0:
         raise CourseError(f"--timeout {timeout}: must be positive")
     try:
@@ -74,12 +75,12 @@ def make_config(course: Course, *, visibility: str = "visible", late_policy: str
     return {"format": 1, "assignment": course.assignment, "notebook": course.notebook,
             "initkit_version": initkit.__version__, "visibility": visibility,
             "late_policy": policy.to_json() if policy else None, "timeout": timeout,
-            "sandbox": sandbox}
+            "isolation": isolation}
 
 
 def build_autograder(course: Course, out: str | os.PathLike | None = None, *,
                      visibility: str = "visible", late_policy: str | None = None,
-                     timeout: float | None = None, require_bubblewrap: bool = False,
+                     timeout: float | None = None, isolation: str = "auto",
                      python: str = "3.11") -> Autograder:
     """Write the Gradescope autograder zip of `course`'s assignment.
 
@@ -87,14 +88,16 @@ def build_autograder(course: Course, out: str | os.PathLike | None = None, *,
     visibility          of the results to students: visible, hidden, after_due_date, after_published
     late_policy         e.g. "10/day" (late.py); None: no late penalty
     timeout             wall seconds per submission (default: the kit's limits, as initkit grade)
-    require_bubblewrap  where bubblewrap cannot start, fail each submission (score 0, a message)
-                        instead of grading with the container as the only boundary
+    isolation           of student code in Gradescope's container (docs/gradescope.md): "auto"
+                        bubblewrap where it starts, else "none" (the container is the boundary);
+                        "bubblewrap" where it cannot start, no grade: Gradescope reports an
+                        autograder failure that the instructor reruns; "none" never bubblewrap
     python              the Python version setup.sh installs (>= 3.11)
     """
     if not _supported_python(python):
         raise CourseError(f"--python {python!r}: initkit needs Python 3.11 or later (e.g. 3.11, 3.12)")
     config = make_config(course, visibility=visibility, late_policy=late_policy, timeout=timeout,
-                         sandbox="bubblewrap" if require_bubblewrap else "auto")
+                         isolation=isolation)
     out = Path(out) if out is not None else Path.cwd() / f"autograder-{course.assignment}.zip"
     bundle = CourseBundle.of(course)
     with tempfile.TemporaryDirectory(prefix="initkit-gradescope-") as tmp:
@@ -128,6 +131,16 @@ def _supported_python(version: str) -> bool:
             and (int(parts[0]), int(parts[1])) >= (3, 11))
 
 
+ISOLATION_MEANS = {
+    "auto": "bubblewrap where it starts in Gradescope's container, else none (the container is "
+            "the boundary; the log says which)",
+    "bubblewrap": "required: where it cannot start, submissions are not graded (Gradescope reports "
+                  "an autograder failure; fix it, then Regrade)",
+    "none": "never bubblewrap: resource limits and an unprivileged uid, the container is the "
+            "boundary",
+}
+
+
 def describe(autograder: Autograder) -> str:
     """What `initkit gradescope` prints: the zip, what it holds, what to do next."""
     config = autograder.config
@@ -139,8 +152,8 @@ def describe(autograder: Autograder) -> str:
         f"  setup.sh, run_autograder, {autograder.wheel}, {CONFIG}, "
         f"{COURSE}/ ({len(course_files)} files: hidden tests and source notebook)",
         f"  visibility {config['visibility']}; late policy "
-        f"{late.describe() if late else 'off'}; sandbox "
-        f"{'bubblewrap required' if config['sandbox'] == 'bubblewrap' else 'bubblewrap, else the container'}",
+        f"{late.describe() if late else 'off'}",
+        f"  isolation {config['isolation']}: {ISOLATION_MEANS[config['isolation']]}",
         "Upload it on Gradescope: the assignment's Configure Autograder page, 'Zip file upload', "
         "then Update Autograder; check it with Test Autograder (docs/gradescope.md).",
     ])

@@ -2,20 +2,27 @@
 called by the zip's run_autograder): find the student's notebook in <root>/submission, grade it
 with the course in <root>/source/course, write <root>/results/results.json.
 
-results.json is ALWAYS written: no notebook, several notebooks, a broken notebook, a course that
-cannot be loaded, a sandbox that cannot start or any other exception gives a score of 0 and an
-explanation for the student, never Gradescope's "autograder failed". Details for the instructor
-(tracebacks, the grader's report) go to stdout and stderr, which Gradescope shows to instructors
-only (results.json sets stdout_visibility "hidden").
+results.json is written for every outcome but one: no notebook, several notebooks, a broken
+notebook, a course that cannot be loaded, a sandbox that cannot run code or any other exception
+gives a score of 0 and an explanation for the student, never Gradescope's "autograder failed".
+Details for the instructor (tracebacks, the grader's report) go to stdout and stderr, which
+Gradescope shows to instructors only (results.json sets stdout_visibility "hidden").
 
-Isolation: the kit's sandbox is bubblewrap. Gradescope's containers may refuse the namespaces
-bubblewrap needs; then (unless the autograder was built with --require-bubblewrap) the
-submission is graded with isolation "none" (docs/sandbox.md: student code runs as an unprivileged
-uid with every resource limit, and the container is the boundary), and the log says so.
+Isolation is gradescope.json's "isolation" (`initkit gradescope --isolation`, sandbox.Limits):
+  auto        bubblewrap where it starts; Gradescope's containers usually refuse the namespaces it
+              needs, and then the submission is graded with isolation "none" (docs/sandbox.md:
+              student code runs as an unprivileged uid with every resource limit, and the
+              container is the boundary); the log says which, and why.
+  none        always that.
+  bubblewrap  required: where it cannot start, the submission is NOT graded. No results.json is
+              written and the exit status is UNGRADED (75): run_autograder passes it on, Gradescope
+              tells the student the autograder failed to run (never a grade of 0 for it) and the
+              instructor reads the reason in the log and reruns it (Regrade) after fixing it.
 
 `--check` (run by setup.sh while Gradescope builds the image) loads the configuration, the course,
 its hidden tests and reference, and tries the sandbox: a broken autograder fails the build with a
-readable message instead of failing every student.
+readable message instead of failing every student. Where the required bubblewrap cannot start,
+the check only warns: the container that builds the image need not be the one that grades.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -35,6 +43,8 @@ ROOT_ENV = "INITKIT_GRADESCOPE_ROOT"
 DEFAULT_ROOT = "/autograder"
 _IGNORED_FOLDERS = {"__MACOSX", ".ipynb_checkpoints"}
 
+UNGRADED = 75       # exit status (EX_TEMPFAIL): required bubblewrap cannot start, no results.json
+
 INTERNAL_ERROR = ("The autograder could not grade this submission because of a problem on our "
                   "side, not in your notebook (score 0 for now). Your instructor can see the "
                   "details in the autograder's log; please let them know.")
@@ -42,6 +52,12 @@ INTERNAL_ERROR = ("The autograder could not grade this submission because of a p
 
 class NotGradable(Exception):
     """What the student uploaded cannot be graded; str() is the message for the student."""
+
+
+class IsolationUnavailable(Exception):
+    """The autograder requires bubblewrap and it cannot start here: no grade at all (no
+    results.json), so that Gradescope reports an autograder failure the instructor can rerun.
+    str() is the reason, for the instructor's log."""
 
 
 def log(text: str) -> None:
@@ -99,23 +115,33 @@ def find_notebook(submission: Path, expected: str) -> tuple[Path, str | None]:
     return submission / name, note
 
 
-def open_host(limits, sandbox: str):
-    """(SandboxHost, a note for the log or None): bubblewrap, or isolation "none" where
-    bubblewrap cannot start (unless `sandbox` is "bubblewrap": then the error stands)."""
+_REFUSED = re.compile(r"^bubblewrap cannot isolate student code here \((.*)\); install it")
+
+
+def isolation_note(host) -> str:
+    """The log line saying how this submission's student code is isolated, and why."""
+    if host.isolation == "bubblewrap":
+        return "isolation: bubblewrap"
+    if host.fallback_reason:            # "auto" where bubblewrap cannot start
+        found = _REFUSED.match(host.fallback_reason)
+        reason = found.group(1) if found else host.fallback_reason
+        return (f"isolation: none (auto): bubblewrap cannot start in this container ({reason}); "
+                "grading with isolation 'none': the container is the boundary (docs/gradescope.md)")
+    return ("isolation: none (chosen when the autograder was built): the container is the "
+            "boundary (docs/gradescope.md)")
+
+
+def open_sandbox(limits):
+    """SandboxHost(limits). Where `limits.isolation` is "bubblewrap" (required) and the sandbox
+    cannot start, IsolationUnavailable: the submission must not be graded at all."""
     from ..sandbox import SandboxHost, SandboxStartError
 
-    if os.environ.get("INITKIT_SANDBOX", "auto").strip().lower() != "auto":
-        return SandboxHost(limits), None
     try:
-        return SandboxHost(limits), None
+        return SandboxHost(limits)
     except SandboxStartError as exc:
-        if sandbox == "bubblewrap":
+        if limits.isolation != "bubblewrap":
             raise
-        reason = " ".join(str(exc).split())
-    os.environ["INITKIT_SANDBOX"] = "none"
-    return SandboxHost(limits), (
-        f"bubblewrap cannot start in this container ({reason[:500]}); grading with isolation "
-        "'none': the container is the boundary (docs/gradescope.md)")
+        raise IsolationUnavailable(" ".join(str(exc).split())[:1000]) from None
 
 
 def read_metadata(root: Path) -> dict | None:
@@ -149,16 +175,14 @@ def grade_submission(root: Path, source: Path, state: dict) -> dict:
                                execution_time=time.monotonic() - state["started"])
     log(f"grading {path.name}" + (f" ({note})" if note else ""))
     check_grading_setup(course)
-    limits = make_limits(config.get("timeout"))
+    limits = make_limits(config.get("timeout"), config.get("isolation", "auto"))
     try:
         hand_in = dataclasses.replace(read_notebook_file(path, "submission"), note=note)
-    except SubmissionError as exc:
-        result = error_result("submission", path.name, course.criteria, str(exc),
-                              notes=[note] if note else [])
+    except SubmissionError as exc:     # a link, a FIFO, ...: not graded, so no "Graded X" note
+        result = error_result("submission", path.name, course.criteria, str(exc))
     else:
-        host, why = open_host(limits, config.get("sandbox", "auto"))
-        if why:
-            log(why)
+        host = open_sandbox(limits)
+        log(isolation_note(host))
         try:
             result = grade_hand_in(hand_in, course, host=host, limits=limits)
         finally:
@@ -180,13 +204,26 @@ def write_results(path: Path, results: dict) -> None:
 
 
 def run(root: str | os.PathLike, source: str | os.PathLike | None = None) -> int:
-    """Grade <root>/submission, write <root>/results/results.json. 0 when results were written."""
+    """Grade <root>/submission, write <root>/results/results.json. 0 when results were written;
+    UNGRADED, and no results.json, where the required bubblewrap cannot start."""
     root = Path(root)
     source = Path(source) if source is not None else root / "source"
     out = root / "results" / "results.json"
     state = {"started": time.monotonic(), "config": {}, "course": None}
     try:
         results = grade_submission(root, source, state)
+    except IsolationUnavailable as exc:
+        try:
+            out.unlink(missing_ok=True)     # no grade, not even an old one
+        except OSError:
+            pass
+        log(f"NOT GRADED: this autograder requires bubblewrap (built with --isolation bubblewrap) "
+            f"and it cannot start in this container: {exc}")
+        log("No results.json was written: Gradescope shows the student that the autograder failed "
+            "to run, not a grade. Make bubblewrap work here, or rebuild the zip with --isolation "
+            "auto if this container may be the boundary (docs/gradescope.md), upload it, then "
+            "Regrade the submissions.")
+        return UNGRADED
     except BaseException as exc:            # noqa: BLE001 - the student always gets a results.json
         traceback.print_exc()
         from .results import failure_results
@@ -228,12 +265,21 @@ def check(source: str | os.PathLike) -> int:
     log(f"initkit autograder: {course.assignment}, {len(course.criteria)} criteria, "
         f"{course.max_score:g} points; visibility {config.get('visibility', 'visible')}; "
         f"late policy {config.get('late_policy') or 'off'}")
+    isolation = config.get("isolation", "auto")
     try:
-        host, why = open_host(make_limits(config.get("timeout")), config.get("sandbox", "auto"))
-        log(f"sandbox: {host.isolation}" + (f" ({why})" if why else ""))
+        host = open_sandbox(make_limits(config.get("timeout"), isolation))
+        log(isolation_note(host))
         host.close()
+    except IsolationUnavailable as exc:
+        # Only a warning: the container that builds the image need not be the one that grades
+        # (and setup.sh runs before Gradescope's run-time settings apply). Each submission
+        # decides for itself, and fails visibly (no grade, rerunnable) where it cannot start.
+        log(f"isolation: WARNING: this autograder requires bubblewrap (--isolation bubblewrap) and "
+            f"it cannot start while the image is built: {exc}. If it cannot start when grading "
+            "either, every submission fails to run (no grade) until you rebuild with --isolation "
+            "auto (docs/gradescope.md).")
     except Exception as exc:                # noqa: BLE001 - reported; grading decides per submission
-        log(f"sandbox: cannot start here ({' '.join(str(exc).split())[:500]})")
+        log(f"isolation: the sandbox cannot start here ({' '.join(str(exc).split())[:500]})")
     return 0
 
 

@@ -22,7 +22,9 @@ fi
 "$python" -m venv @VENV@
 @VENV@/bin/python -m pip install --no-cache-dir --upgrade pip
 @VENV@/bin/python -m pip install --no-cache-dir ./@WHEEL@
-# Python and initkit stay readable by everyone: the sandbox runs student code as another uid.
+# Python and initkit stay readable by everyone: the sandbox runs student code as another uid. A
+# Python readable by all also means that, without bubblewrap, student code keeps no capability
+# (not CAP_DAC_READ_SEARCH: docs/sandbox.md), so the chmod below keeps it out of the course.
 chmod -R a+rX @VENV@
 # The hidden tests and the solutions: root only (without bubblewrap, student code runs as an
 # unprivileged uid and must not read them).
