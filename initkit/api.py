@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .course import Course
 from .reports.autograded import AUTOGRADED
-from .grading.batch import BatchSummary, grade_batch, make_limits
+from .grading.batch import BatchSummary, check_layout, grade_batch, make_limits
 
 
 def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
@@ -37,6 +37,9 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
     own = options.get("submissions_dir") is None
     if autograded is None:
         autograded = course.root / AUTOGRADED if own else out / AUTOGRADED
+    # A submissions folder not in the layout is a CourseError before anything is written.
+    check_layout(course.submitted if own else Path(options["submissions_dir"]), course.assignment,
+                 course.notebook)
     with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
         previous = _previous_results(out)
         # Forked before the workers: it writes each student's reports while the others grade.
@@ -76,22 +79,37 @@ def _merge_regrade(summary: BatchSummary, previous: dict[str, dict]) -> None:
 
 
 def feedback(course: Course, out_dir: str | os.PathLike | None = None, *,
-             gradebook: str | None = None) -> dict[str, str]:
+             gradebook: str | None = None, wait: bool = False) -> dict[str, str]:
     """Write every student's feedback page again, now with what was graded by hand in formgrader
     (written answers, comments, late penalty, the total out of the full points), from the last
-    run's results in `out_dir` and the gradebook. Returns {student: page path}."""
+    run's results in `out_dir` and the gradebook. Returns {student: page path}.
+
+    wait  another run is writing into out_dir: False raises lock.RunLocked, True waits for it and
+          then writes from its results (under the lock, a page never shows an older score than
+          grades.json)
+    """
+    from .course import CourseError
+    from .lock import output_lock
+
+    out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
+    if not out.is_dir():         # before the lock, which would create it (grades.json: once held)
+        raise CourseError(f"{out / 'grades.json'}: no results to write feedback from (run initkit grade)")
+    with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
+        return _feedback_pages(course, out, gradebook)
+
+
+def _feedback_pages(course: Course, out: Path, gradebook: str | None) -> dict[str, str]:
+    """api.feedback's work, with the output folder's lock held."""
     import json
 
+    from .course import CourseError
     from .files import atomic_write
     from .grading.cache import ResultCache
     from .reports.feedback import feedback_html, feedback_path
     from .reports.manual import manual_grades
 
-    out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
     rows = _previous_results(out)
     if not rows:
-        from .course import CourseError
-
         raise CourseError(f"{out / 'grades.json'}: no results to write feedback from (run initkit grade)")
     full = {}                   # the cached results hold the student's code; grades.json does not
     for path in sorted(ResultCache(out).folder.glob("*.json")):
@@ -113,13 +131,15 @@ def feedback(course: Course, out_dir: str | os.PathLike | None = None, *,
     return pages
 
 
-def grade_one(course: Course, path: str | os.PathLike, *, timeout: float | None = None) -> dict:
-    """Grade one notebook in a sandbox of its own; returns its result."""
+def grade_one(course: Course, path: str | os.PathLike, *, timeout: float | None = None,
+              isolation: str = "bubblewrap") -> dict:
+    """Grade one notebook in a sandbox of its own (isolated as `isolation` says: see
+    sandbox.limits.Limits); returns its result."""
     from .grading.batch import check_grading_setup
     from .grading.grade import grade_notebook
 
     check_grading_setup(course)
-    return grade_notebook(Path(path), course, limits=make_limits(timeout))
+    return grade_notebook(Path(path), course, limits=make_limits(timeout, isolation))
 
 
 def release(course: Course) -> Path:
@@ -127,3 +147,18 @@ def release(course: Course) -> Path:
     from .release import generate_release
 
     return generate_release(course.root, course.assignment)
+
+
+def collect_canvas(course: Course, zip_path: str | os.PathLike, *, force: bool = False,
+                   wait: bool = False):
+    """Canvas's "Download Submissions" zip into the course's `submitted/<Canvas user ID>/
+    <assignment>/` (initkit/lms/canvas_zip.py: what goes where, what is refused). The zip is
+    checked before anything is written; the writing holds the lock of submitted/ (`wait` as
+    `grade`'s). `force`: replace student folders that hold other files for the assignment.
+    Returns lms.canvas_zip.CanvasCollect."""
+    from .lms.canvas_zip import collect, read_canvas_zip
+    from .lock import output_lock
+
+    plan = read_canvas_zip(zip_path, course.submitted, course.assignment)
+    with output_lock(course.submitted, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
+        return collect(plan, force=force)

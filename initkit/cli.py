@@ -41,6 +41,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+ISOLATION_HELP = ("how student code is isolated: bubblewrap namespaces (refuses to grade where "
+                  "bubblewrap cannot start), none (resource limits, timeouts and an unprivileged "
+                  "uid only: for a machine or container that is itself the boundary), or auto "
+                  "(bubblewrap where it starts, else none)")
+
+
+def _add_isolation(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--isolation", choices=("bubblewrap", "none", "auto"), default=default,
+                   help=f"{ISOLATION_HELP} (default: {default})")
+
+
 def _add_batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="worker processes (default: all cores)")
@@ -48,9 +59,14 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
                    help="wall seconds allowed per submission")
     p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_wait_option(p)
+
+
+def _add_wait_option(p: argparse.ArgumentParser) -> None:
+    """--wait, for every command that writes into an output folder (and so takes its lock)."""
     p.add_argument("--wait", action="store_true",
                    help="if another run is writing into the output folder, wait for it "
-                   "(default: say who it is and stop)")
+                   f"(default: say who it is and stop, exit status {EXIT_LOCKED})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,12 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade on the dask.distributed cluster whose scheduler is at ADDRESS "
                    "(e.g. tcp://10.0.0.5:8786; needs initkit[dask] here and on the workers)")
     _add_batch_options(p)
+    _add_isolation(p, "bubblewrap")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("demo", help="grade the example submissions shipped in examples/")
     _add_course_options(p)
     p.add_argument("--out", default="demo-output", metavar="DIR")
     _add_batch_options(p)
+    _add_isolation(p, "auto")           # the course's own examples: trusted code
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("release", help="regenerate release/ from source/ with nbgrader")
@@ -94,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the output folder of `initkit grade` (default: COURSE_DIR/grading-output)")
     p.add_argument("--db", default=None, metavar="URL",
                    help="gradebook database URL (default: the course's gradebook.db)")
+    _add_wait_option(p)
     p.set_defaults(func=_feedback)
 
     p = sub.add_parser("grade-one", help="grade one notebook and print a readable report")
@@ -105,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
                    help="wall seconds allowed for the submission")
+    _add_isolation(p, "bubblewrap")
     p.set_defaults(func=_grade_one)
 
     p = sub.add_parser("gradescope", help="build a Gradescope autograder (zip) for an assignment")
@@ -118,12 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. 10/day, 2/hour,max=50 or 10/day,grace=15 (default: none)")
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
                    help="wall seconds allowed per submission (default: initkit grade's limits)")
-    p.add_argument("--require-bubblewrap", action="store_true",
-                   help="where bubblewrap cannot start, give score 0 and say so instead of "
-                   "grading with the container as the only boundary")
+    p.add_argument("--isolation", choices=("bubblewrap", "none", "auto"), default="auto",
+                   help="how student code is isolated in Gradescope's container: auto (bubblewrap "
+                   "where it starts, else none: the container is the boundary), bubblewrap "
+                   "(required: where it cannot start, submissions are not graded and Gradescope "
+                   "reports an autograder failure you can rerun) or none (default: auto)")
     p.add_argument("--python", default="3.11", metavar="X.Y",
                    help="the Python version setup.sh installs (default: 3.11)")
     p.set_defaults(func=_gradescope)
+
+    p = sub.add_parser("collect", help="bring an LMS's download of submissions into submitted/")
+    sources = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    p = sources.add_parser("canvas", help="Canvas's Download Submissions zip into "
+                           "submitted/<Canvas user ID>/ASSIGNMENT/ (docs/canvas.md)")
+    p.add_argument("zip", metavar="SUBMISSIONS.zip", help="the zip Canvas downloaded "
+                   "(the assignment's page > Download Submissions)")
+    _add_course_options(p)
+    p.add_argument("--force", action="store_true", help="replace student folders that already "
+                   "hold other files for the assignment (default: stop and say whose)")
+    p.add_argument("--wait", action="store_true", help="if another run is writing into "
+                   "submitted/, wait for it (default: say who it is and stop, exit status "
+                   f"{EXIT_LOCKED})")
+    p.set_defaults(func=_collect_canvas)
 
     p = sub.add_parser("export", help="export the gradebook's totals for another system")
     formats = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
@@ -133,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roster", required=True, metavar="FILE",
                    help="Canvas's gradebook export (Grades > Export > Export Entire Gradebook)")
     p.add_argument("-o", "--out", required=True, metavar="FILE", help="the file to import")
-    p.add_argument("--match-column", default="SIS Login ID", metavar="TITLE",
-                   help="the Canvas column holding the nbgrader student id (default: SIS Login ID)")
+    p.add_argument("--match-column", default=None, metavar="TITLE",
+                   help="the Canvas column holding the nbgrader student id (default: ID when the "
+                   "students are named by Canvas user IDs, as `initkit collect canvas` names "
+                   "them, else SIS Login ID)")
     p.add_argument("--column", default=None, metavar="TITLE", help="the assignment's Canvas "
                    "column (default: the one titled ASSIGNMENT or 'ASSIGNMENT (<id>)')")
     p.add_argument("--db", default=None, metavar="URL",
@@ -155,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="regrade everything, ignoring the cache")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_wait_option(p)
     p.set_defaults(func=_audit)
     return parser
 
@@ -183,7 +222,7 @@ def _audit(args) -> int:
 
     report, ok = audit(_course(args), json_path=args.json, html_path=args.html,
                        min_score=args.min_score, out_dir=args.out, workers=args.workers,
-                       force=args.force, progress=not args.quiet)
+                       force=args.force, progress=not args.quiet, wait=args.wait)
     print("\n".join(summary_lines(report)))
     if not ok:
         print(f"initkit audit: below --min-score {args.min_score:g} (score "
@@ -199,7 +238,8 @@ def _grade(args) -> int:
     summary = grade(_course(args), args.out, gradebook=gradebook, workers=args.workers,
                     timeout=args.timeout, force=args.force, progress=not args.quiet,
                     submissions_dir=args.submissions, wait=args.wait, scheduler=args.scheduler,
-                    students=set(args.student) if args.student else None)
+                    students=set(args.student) if args.student else None,
+                    isolation=args.isolation)
     print(format_summary(summary))
     return EXIT_WITH_ERRORS if summary.errors else 0
 
@@ -209,7 +249,8 @@ def _demo(args) -> int:
     from .reports.summary import format_summary
 
     summary = run_demo(_course(args), args.out, workers=args.workers, force=args.force,
-                       progress=not args.quiet, timeout=args.timeout, wait=args.wait)
+                       progress=not args.quiet, timeout=args.timeout, wait=args.wait,
+                       isolation=args.isolation)
     print(format_summary(summary))
     print()
     print(feedback_hint(summary))
@@ -219,7 +260,7 @@ def _demo(args) -> int:
 def _feedback(args) -> int:
     from .api import feedback
 
-    pages = feedback(_course(args), args.out, gradebook=args.db)
+    pages = feedback(_course(args), args.out, gradebook=args.db, wait=args.wait)
     print(f"{len(pages)} feedback pages written, with the grades given by hand: "
           f"{Path(next(iter(pages.values()))).parent.parent.parent if pages else '-'}")
     return 0
@@ -244,15 +285,24 @@ def _export_canvas(args) -> int:
     return EXIT_WITH_ERRORS if result.unmatched else 0
 
 
+def _collect_canvas(args) -> int:
+    from .api import collect_canvas
+    from .lms.canvas_zip import report
+
+    print("\n".join(report(collect_canvas(_course(args), args.zip, force=args.force,
+                                          wait=args.wait))))
+    return 0
+
+
 def _grade_one(args) -> int:
-    if not os.path.exists(args.path):
-        raise FileNotFoundError(f"{args.path}: no such file")
+    if not os.path.lexists(args.path):
+        raise CourseError(f"{args.path}: no such file")
     from .api import grade_one
     from .reports.summary import format_result
 
-    result = grade_one(_course(args), args.path, timeout=args.timeout)
+    result = grade_one(_course(args), args.path, timeout=args.timeout, isolation=args.isolation)
     print(json.dumps(result, indent=1) if args.json else format_result(result))
-    return 0 if result["status"] == "graded" else 1
+    return 0 if result["status"] == "graded" else EXIT_WITH_ERRORS
 
 
 def _gradescope(args) -> int:
@@ -260,7 +310,7 @@ def _gradescope(args) -> int:
 
     print(describe(build_autograder(_course(args), args.out, visibility=args.visibility,
                                     late_policy=args.late_policy, timeout=args.timeout,
-                                    require_bubblewrap=args.require_bubblewrap,
+                                    isolation=args.isolation,
                                     python=args.python)))
     return 0
 

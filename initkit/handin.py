@@ -5,7 +5,9 @@ The rule, used by every entry point (`initkit grade`, `grade-one`, and what buil
   2. otherwise, if the folder holds exactly one other notebook (a renamed upload such as
      `init_symmetry (1).ipynb`), that one, and the feedback says which file was graded;
   3. otherwise a clear error naming the files found.
-Hidden files (a leading dot) and `.ipynb_checkpoints/` are ignored.
+Hidden files (a leading dot) and `.ipynb_checkpoints/` are ignored. The picked file is the only
+candidate: if it cannot be graded (a link, a FIFO, a broken notebook) that is the error, even
+beside a regular notebook, and the feedback never also says "Graded ...".
 
 Nothing outside `<submissions>/<student>/<assignment>/` is read: each folder on the way and the
 notebook itself are opened relative to the one before with O_NOFOLLOW, and the opened file's
@@ -30,6 +32,7 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEX
 _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 TIMESTAMP = "timestamp.txt"     # what `nbgrader collect` and `submit` leave beside the notebook
 SECRET = "submission_secret.txt"  # nbgrader's key for handing feedback back through the exchange
+NOTE_FILE = "initkit_note.txt"  # a note for the student's results, e.g. Canvas's LATE (lms/canvas_zip.py)
 MAX_TIMESTAMP_BYTES = 1024
 
 
@@ -44,6 +47,8 @@ class HandIn:
     timestamp: str | None = None  # the text of timestamp.txt, if the folder has one
     path: str = ""                # where it was read from, to name it in messages
     secret: str | None = None     # submission_secret.txt, if the folder has one
+    remark: str | None = None     # initkit_note.txt, if the folder has one: a note in the results
+                                  # whether or not the notebook can be graded (e.g. "LATE")
 
     @property
     def digest(self) -> str:
@@ -56,19 +61,31 @@ def printable_id(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+GRADED = "Graded "       # how pick_notebook's note begins: it says which file was graded
+
+
+def says_which_file_was_graded(note: str) -> bool:
+    """True for pick_notebook's note, which a row that is not graded must not carry."""
+    return str(note).startswith(GRADED)
+
+
 def pick_notebook(names: list[str], expected: str, where: str) -> tuple[str, str | None]:
     """(the file name to grade, a note for the student or None) among a folder's entry names.
-    Raises SubmissionError naming the files found when the rule picks none."""
+    Raises SubmissionError naming the files found when the rule picks none.
+
+    The note says the file was graded: it goes into the result only if the file then is (read,
+    parsed, graded); a picked file that turns out to be a link, a FIFO or a broken notebook is
+    an error row naming it, with no note (grading.result.error_result)."""
     visible = sorted(n for n in names if not n.startswith("."))
     notebooks = [n for n in visible if n.lower().endswith(SUFFIX)]
     shown = printable_id
     if expected in notebooks:
         others = [n for n in notebooks if n != expected]
-        note = (f"Graded {expected}; also in your folder and not graded: "
+        note = (f"{GRADED}{expected}; also in your folder and not graded: "
                 f"{', '.join(map(shown, others))}." if others else None)
         return expected, note
     if len(notebooks) == 1:
-        return notebooks[0], (f"Graded {shown(notebooks[0])}: it is the only notebook in your "
+        return notebooks[0], (f"{GRADED}{shown(notebooks[0])}: it is the only notebook in your "
                               f"folder (the assignment's notebook is named {expected}).")
     if not notebooks:
         found = f" (found: {_list([shown(n) for n in visible])})" if visible else " (the folder is empty)"
@@ -162,13 +179,14 @@ def read_hand_in(root: Path, student: str, assignment: str, expected: str,
         name, note = pick_notebook(names, expected, str(folder))
         stamp = _small_text(fds[-1], names, folder, TIMESTAMP)
         secret = _small_text(fds[-1], names, folder, SECRET, strip=False)   # copied byte for byte
+        remark = _small_text(fds[-1], names, folder, NOTE_FILE)
         fds.append(_open(name, _FILE_FLAGS, fds[-1], folder / name))
         data = read_regular_file(fds[-1], folder / name)
     finally:
         for fd in reversed(fds):
             os.close(fd)
     return HandIn(display or student, printable_id(name), data, note, stamp,
-                  str(folder / printable_id(name)), secret)
+                  str(folder / printable_id(name)), secret, remark)
 
 
 def read_notebook_file(path: str | os.PathLike, student: str) -> HandIn:

@@ -1,5 +1,10 @@
 """One grading run at a time per output folder.
 
+Every initkit command that writes into an output folder holds its lock for as long as it writes:
+`initkit grade` (api.grade), `initkit feedback` (api.feedback) and `initkit audit` (audit.run).
+Writers that are not initkit's (formgrader, nbgrader autograde) never write into an output folder;
+what they share with a run, the gradebook, is written in short transactions.
+
 A run holds an exclusive lock (flock) on `<out>/.initkit.lock`, which records who holds it: pid,
 host, command and start time. The kernel releases the lock when its process dies, however it dies,
 so a lock left by a killed run is simply taken over, never waited on. A second run either says who

@@ -13,8 +13,10 @@ apply, extended so that nbgrader never stops on a notebook:
 3. every assignment cell gets the instructor's nbgrader metadata and tags back, and its cell type
    (an answer cell turned into Markdown is still graded as code, with the student's text);
    a locked cell (given code, visible tests, experiments, instructions) gets its source back;
-4. a missing locked cell or autograded/manually graded cell is put back after the assignment
-   cell that precedes it (deleted answer cells are not: there is nothing of the student's).
+4. a missing graded cell (visible test, written answer; as nbgrader's add_missing_cells) or given
+   code cell is put back after the assignment cell that precedes it; deleted instructions and
+   experiments are not (nothing grading runs), nor are answer cells (there is nothing of the
+   student's).
 
 The result is idempotent, and what changed is said in notes the student's feedback shows.
 docs/submissions.md lists every case. Works on plain JSON dicts (a submission already parsed
@@ -53,8 +55,9 @@ class LayoutCell:
 
     @property
     def put_back_when_missing(self) -> bool:
-        """Locked cells and graded cells are put back; an answer cell deleted is the student's."""
-        return self.locked or bool(self.metadata.get("nbgrader", {}).get("grade"))
+        """Graded cells (as nbgrader's add_missing_cells) and the given code grading runs are put
+        back; instructions, experiments (never run) and answer cells (the student's) are not."""
+        return bool(self.metadata.get("nbgrader", {}).get("grade")) or self.kind is cells.Kind.GIVEN
 
 
 def layout_of(notebook_cells: list) -> tuple[LayoutCell, ...]:
@@ -186,7 +189,6 @@ def _put_back_missing(out: list[dict], layout: tuple[LayoutCell, ...], notes: li
         if not uses_ids:
             cell.pop("id", None)
         result.insert(position, cell)
-        if entry.kind is not cells.Kind.TEXT and entry.kind is not cells.Kind.EXPERIMENT:
-            notes.append(f"{_title(entry).capitalize()} was missing from your notebook; the "
+        notes.append(f"{_title(entry).capitalize()} was missing from your notebook; the "
                          "released version was put back.")
     return result

@@ -52,9 +52,9 @@ def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
     assert cli.main(["grade", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing" in err and err.startswith("initkit grade: error:")
-    assert cli.main(["grade-one", str(tmp_path / "nope.ipynb"), "--course", str(REPO)]) == 1
+    assert cli.main(["grade-one", str(tmp_path / "nope.ipynb"), "--course", str(REPO)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "nope.ipynb" in err
+    assert err.count("\n") == 0 and "nope.ipynb: no such file" in err
     with pytest.raises(SystemExit) as exc:
         cli.main(["grade", "--workers", "0"])
     assert exc.value.code == 2

@@ -3,13 +3,16 @@ folder is read (links, FIFOs, devices and directories are that student's clear e
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 
 import pytest
 
-from fakes import ASSIGNMENT, add, fake_submission, make_course, run
+from fakes import ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course, run
+from initkit import api
+from initkit.course import Course
 from initkit.handin import pick_notebook, read_hand_in, read_notebook_file
 from initkit.submission import SubmissionError
 
@@ -193,3 +196,104 @@ def test_a_batch_of_messy_folders(tmp_path, monkeypatch):
     assert rows["fifo"]["status"] == "error" and "FIFO" in rows["fifo"]["error"]
     page = (course / "out" / "feedback" / "renamed" / ASSIGNMENT / "init_symmetry (1).html").read_text()
     assert "Graded init_symmetry (1).ipynb" in page
+
+
+# --------------------------------------------------------------------------- one message per outcome
+
+CORRECT = REPO / "examples" / "submitted" / "correct" / ASSIGNMENT / NB
+
+
+def _says_graded(text: str) -> bool:
+    return "Graded " in text
+
+
+def test_one_outcome_per_folder_with_the_real_autograder(tmp_path):
+    """The picked notebook is the only candidate: a link named like the release's beside a
+    regular notebook is an error naming the link (never followed, the other never graded instead),
+    and no row, page or grades.json says both "could not be graded" and "Graded X"; a note saying
+    "Graded X" appears only where X was graded."""
+    course = copy_real_course(tmp_path / "course")
+    sub = course / "submitted"
+    add(course, "linked", CORRECT.read_bytes(), "real.ipynb")
+    os.symlink(course / "source" / ASSIGNMENT / NB, sub / "linked" / ASSIGNMENT / NB)
+    add(course, "broken", b'{"cells": [')
+    add(course, "broken", CORRECT.read_bytes(), "init_symmetry-Copy1.ipynb")
+    elsewhere = tmp_path / "elsewhere.ipynb"
+    elsewhere.write_bytes(CORRECT.read_bytes())
+    (sub / "renamed_link" / ASSIGNMENT).mkdir(parents=True)
+    os.symlink(elsewhere, sub / "renamed_link" / ASSIGNMENT / "init_symmetry (1).ipynb")
+    add(course, "copies", CORRECT.read_bytes())
+    add(course, "copies", b"{ stray", "Untitled.ipynb")
+    out = tmp_path / "out"
+    summary = api.grade(Course.open(course), out, workers=1, progress=False, gradebook=False)
+    rows = {r["student"]: r for r in summary.results}
+    assert sorted(rows) == ["broken", "copies", "linked", "renamed_link"]
+    saved = {r["student"]: r for r in json.loads((out / "grades.json").read_text())["submissions"]}
+
+    def page(student: str, stem: str = "init_symmetry") -> str:
+        return (out / "feedback" / student / ASSIGNMENT / f"{stem}.html").read_text()
+
+    for student, named in [("linked", f"{NB}: is a symbolic link"),
+                           ("broken", f"{NB}: not valid JSON"),
+                           ("renamed_link", "init_symmetry (1).ipynb: is a symbolic link")]:
+        for r in (rows[student], saved[student]):
+            assert r["status"] == "error" and r["score"] == 0, (student, r)
+            assert named in r["error"], (student, r["error"])
+            assert r["notes"] == [], (student, r["notes"])
+        text = page(student)          # (an error row is filed under the release's name)
+        assert "could not be graded" in text and not _says_graded(text), student
+    assert "real.ipynb" not in rows["linked"]["error"]          # the link is the error, alone
+    assert rows["copies"]["status"] == "graded" and rows["copies"]["score"] == 100
+    assert saved["copies"]["notes"] == ["Graded init_symmetry.ipynb; also in your folder and not "
+                                        "graded: Untitled.ipynb."]
+    text = page("copies")
+    assert _says_graded(text) and "could not be graded" not in text
+
+
+def test_grade_hand_in_gives_no_graded_note_to_a_notebook_it_cannot_parse():
+    """The route nbgrader's Autograde and every worker take: a picked notebook that is not a
+    notebook is an error row without the hand-in's "Graded X" note."""
+    from initkit.grading.grade import grade_hand_in
+    from initkit.handin import HandIn
+
+    hand_in = HandIn("ann", NB, b'{"cells": [', note="Graded init_symmetry.ipynb; also in your "
+                     "folder and not graded: real.ipynb.", path=f"/x/ann/{ASSIGNMENT}/{NB}")
+    result = grade_hand_in(hand_in, Course.open(REPO, ASSIGNMENT))
+    assert result["status"] == "error" and "not valid JSON" in result["error"]
+    assert result["notes"] == []
+
+
+def test_a_row_turned_into_an_error_later_keeps_no_graded_note():
+    """A graded row whose gradebook entry or page could not be written becomes an error row: its
+    feedback says why, never also "Graded X" (other notes stay)."""
+    from initkit.grading.result import as_error, make_result
+    from initkit.reports.feedback import feedback_html
+
+    course = Course.open(REPO, ASSIGNMENT)
+    graded = make_result("ann", NB, course.criteria, status="graded", tests=[], cell_errors=[],
+                         isolation="bubblewrap", duration=1.0, error=None,
+                         notes=["Graded init_symmetry.ipynb; also in your folder and not graded: "
+                                "Untitled.ipynb.", "Handed in late."], student_code=[(0, "x = 1")])
+    row = as_error(graded, course.criteria, "could not record the grade in the gradebook: locked")
+    assert row["notes"] == ["Handed in late."] and row["student_code"] == [[0, "x = 1"]]
+    text = feedback_html(row, [(0, "x = 1")], course)
+    assert "could not be graded" in text and not _says_graded(text) and "Handed in late." in text
+
+
+def test_gradescope_a_linked_notebook_beside_a_real_one_is_one_error(tmp_path):
+    """The Gradescope route: the same single outcome in results.json (no sandbox is started)."""
+    from initkit.bundle import CourseBundle
+    from initkit.gradescope import run as gs_run
+
+    source = tmp_path / "autograder" / "source"
+    CourseBundle.of(Course.open(REPO, ASSIGNMENT)).write(source / gs_run.COURSE)
+    (source / gs_run.CONFIG).write_text(json.dumps({"format": 1, "assignment": ASSIGNMENT}))
+    submission = tmp_path / "autograder" / "submission"
+    submission.mkdir()
+    (submission / "real.ipynb").write_bytes(CORRECT.read_bytes())
+    os.symlink(REPO / "source" / ASSIGNMENT / NB, submission / NB)
+    assert gs_run.run(tmp_path / "autograder") == 0
+    results = json.loads((tmp_path / "autograder" / "results" / "results.json").read_text())
+    assert results["score"] == 0
+    assert "could not be graded" in results["output"] and "is a symbolic link" in results["output"]
+    assert not _says_graded(results["output"]), results["output"]

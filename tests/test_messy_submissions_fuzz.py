@@ -683,14 +683,15 @@ def check_outputs(results: list[dict], out: Path, forbidden: list[str]) -> None:
     """grades.csv and grades.json hold every row as the results say; every row has a page."""
     criteria = list(results[0]["criteria"]) if results else []
     table = list(read_csv(out / "grades.csv"))
-    assert table[0][:4] == ["student", "score", "max_score", "status"]
+    assert table[0][:4] == ["student", "score", "max_score", "status"] and table[0][-1] == "error"
     if results:
-        assert table[0][4:] == criteria
+        assert table[0][4:-1] == criteria
     assert [row[0] for row in table[1:]] == [r["student"] for r in results]
     for row, r in zip(table[1:], results):
         assert row[3] == r["status"] and float(row[1]) == pytest.approx(r["score"], abs=1e-3)
-        assert [float(x) for x in row[4:]] == pytest.approx(
+        assert [float(x) for x in row[4:-1]] == pytest.approx(
             [r["criteria"][c]["score"] for c in criteria], abs=1e-3)
+        assert row[-1] == (r["error"] if r["status"] == "error" else "")
     rows = json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]
     assert rows == [json.loads(json.dumps({k: v for k, v in r.items() if k != "student_code"}))
                     for r in results]

@@ -88,10 +88,12 @@ def test_a_deleted_test_cell_is_put_back_where_it_was():
     assert any(cells.grade_id(release[i]) in n and "missing" in n for n in notes)
 
 
-def test_missing_first_cells_go_first():
+def test_missing_given_code_goes_back_first_and_deleted_instructions_stay_deleted():
     release = _release()
-    out, _ = normalize(release[2:], COURSE.layout)
-    assert _ids(out) == _ids(release)
+    first_given = _index(release, K.GIVEN)
+    out, notes = normalize(release[first_given + 1:], COURSE.layout)
+    assert _ids(out) == [cells.grade_id(release[first_given])] + _ids(release[first_given + 1:])
+    assert len(notes) == 1 and "missing" in notes[0]
 
 
 def test_locked_code_turned_into_markdown_is_restored_as_code():

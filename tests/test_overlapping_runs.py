@@ -3,6 +3,7 @@ run's lock is taken over, and gradebook writes survive other writers (formgrader
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -206,3 +207,156 @@ def test_overlapping_grade_commands(tmp_path):
     assert len(rows) == 5 and any(r.startswith("correct,100,") for r in rows)
     for student in ("correct", "he_uses_1_over_fan_in", "infinite_loop", "broken_upload"):
         assert (out / "feedback" / student / ASSIGNMENT / "init_symmetry.html").is_file()
+
+
+# --------------------------------------------------------------------------- every writer locks
+
+
+def _page_score(page: Path) -> str:
+    """The auto-graded score a feedback page shows."""
+    import re
+
+    found = re.search(r"uto-graded part (?:<span class=\"score\">)?([\d.]+) / ", page.read_text())
+    assert found, page
+    return found.group(1)
+
+
+def _release_in(holder: subprocess.Popen, seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, lambda: os.kill(holder.pid, signal.SIGKILL))
+    timer.start()
+    return timer
+
+
+def test_feedback_refuses_a_locked_output_folder_and_waits_with_wait(tmp_path, monkeypatch, capsys):
+    from initkit import cli, files
+
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    add(course, "ann", fake_submission(fail=["cost"]))
+    out = course / "out"
+    run(course, gradebook=None)
+    written: list[str] = []
+    real_write = files.atomic_write
+    monkeypatch.setattr(files, "atomic_write", lambda path, *a, **k: (written.append(str(path)),
+                                                                      real_write(path, *a, **k))[1])
+    holder = _hold_lock(out)
+    try:
+        started = time.monotonic()
+        assert cli.main(["feedback", str(course), "--out", str(out)]) == 75
+        err = capsys.readouterr().err
+        assert err.startswith("initkit feedback: ") and "another initkit run is writing here" in err
+        assert f"pid {holder.pid}" in err and "--wait" in err
+        assert written == [] and time.monotonic() - started < 30     # refused before any work
+        _release_in(holder, 1.0)
+        started = time.monotonic()
+        assert cli.main(["feedback", str(course), "--out", str(out), "--wait"]) == 0
+        assert time.monotonic() - started > 0.8                     # it waited for the holder
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "waiting for the run that holds it" in capsys.readouterr().err
+    assert written == [str(out / "feedback" / "ann" / ASSIGNMENT / "init_symmetry.html")]
+    assert _lock_text(out) == ""
+
+
+def test_feedback_without_results_is_a_course_error_and_creates_nothing(tmp_path, capsys):
+    from initkit import cli
+
+    course = make_course(tmp_path / "course")
+    assert cli.main(["feedback", str(course), "--out", str(tmp_path / "none")]) == 2
+    assert "no results to write feedback from" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+def test_audit_refuses_a_locked_output_folder_and_waits_with_wait(tmp_path, monkeypatch, capsys):
+    """`initkit audit --out DIR` grades into DIR: it takes DIR's lock (75 at once, before any
+    mutant is made; --wait waits). Cut to a fairness check of the reference alone to be quick."""
+    from initkit import cli
+    from initkit.audit import run as audit_run
+
+    pytest.importorskip("mutmut")
+    calls_made: list[Path] = []
+    real = audit_run._audit_locked
+
+    def reference_only(course, started, folder, out, **options):
+        calls_made.append(out)
+        return real(course, started, folder, out, **{**options, "functions": [],
+                                                      "only_origins": ["reference"]})
+
+    monkeypatch.setattr(audit_run, "_audit_locked", reference_only)
+    out = tmp_path / "audit-out"
+    common = ["audit", str(REPO), "--out", str(out), "--workers", "1", "--quiet"]
+    holder = _hold_lock(out)
+    try:
+        started = time.monotonic()
+        assert cli.main(common) == 75
+        err = capsys.readouterr().err
+        assert err.startswith("initkit audit: ") and "another initkit run is writing here" in err
+        assert f"pid {holder.pid}" in err
+        assert calls_made == [] and time.monotonic() - started < 30
+        _release_in(holder, 1.0)
+        started = time.monotonic()
+        assert cli.main([*common, "--wait"]) == 0
+        assert time.monotonic() - started > 0.8
+    finally:
+        holder.kill()
+        holder.wait()
+    out_text, err = capsys.readouterr()
+    assert "waiting for the run that holds it" in err
+    assert calls_made == [out] and "mutation score" in out_text
+    assert list((out / "cache").glob("*.json"))                    # it graded into its folder
+
+
+GRADE = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from fakes import run
+run(Path({course!r}), gradebook=None, workers=1)
+"""
+
+
+def test_feedback_never_writes_a_stale_page_while_grade_holds_the_lock(tmp_path, monkeypatch, capsys):
+    """The issue's race: ann resubmits (95 -> 100) and a grade run is going (zed, slow, still
+    grading after ann's new page is written). `initkit feedback` meanwhile would write ann's page
+    from the last grades.json (95). Now it is refused (75) and writes nothing; with --wait it
+    writes after the run, from its results: the page and grades.json agree."""
+    from initkit import cli, files
+
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    add(course, "ann", fake_submission(fail=["cost"]))
+    add(course, "zed", fake_submission())
+    out = course / "out"
+    run(course, gradebook=None, workers=1)
+    ann_page = out / "feedback" / "ann" / ASSIGNMENT / "init_symmetry.html"
+    assert _page_score(ann_page) == "95"
+    add(course, "ann", fake_submission(note="fixed"))                   # 100 now
+    add(course, "zed", fake_submission(note="again", sleep=4.0))        # graded after ann, slowly
+    grading = subprocess.Popen([sys.executable, "-c", GRADE.format(tests=str(TESTS), course=str(course))],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "INITKIT_FAKE_LOG": str(tmp_path / "calls2.log")})
+    try:
+        deadline = time.monotonic() + 120
+        while not (_lock_text(out) and _page_score(ann_page) == "100"):   # ann's new page is out
+            assert time.monotonic() < deadline and grading.poll() is None, grading.communicate()
+            time.sleep(0.05)
+        assert grading.poll() is None                                   # zed is still grading
+        written: list[str] = []
+        real_write = files.atomic_write
+        monkeypatch.setattr(files, "atomic_write", lambda path, *a, **k: (
+            written.append(str(path)), real_write(path, *a, **k))[1])
+        assert cli.main(["feedback", str(course), "--out", str(out)]) == 75
+        assert written == [] and _page_score(ann_page) == "100"
+        assert cli.main(["feedback", str(course), "--out", str(out), "--wait"]) == 0
+        assert grading.wait(timeout=60) == 0, grading.communicate()
+    finally:
+        if grading.poll() is None:
+            grading.kill()
+        grading.wait()
+    assert "waiting for the run that holds it" in capsys.readouterr().err
+    assert str(ann_page) in written
+    saved = {r["student"]: r["score"] for r in json.loads((out / "grades.json").read_text())["submissions"]}
+    assert saved == {"ann": 100, "zed": 100}
+    assert _page_score(ann_page) == "100"
+    assert ann_page.stat().st_mtime_ns >= (out / "grades.json").stat().st_mtime_ns

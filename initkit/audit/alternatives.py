@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..course import CourseError
+
 if TYPE_CHECKING:
     from ..course import Course
 
@@ -27,8 +29,9 @@ AUDIT_FOLDER = "audit"
 REFERENCE = "reference"
 
 
-class AuditSetupError(Exception):
-    """The course's audit folder cannot be used as given; str() names the file and the problem."""
+class AuditSetupError(CourseError):
+    """The course's audit folder cannot be used as given; str() names the file and the problem
+    (a course error: `initkit audit` exits 2)."""
 
 
 @dataclass(frozen=True)

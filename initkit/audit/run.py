@@ -85,7 +85,7 @@ def run_audit(course: "Course", *, folder: str | os.PathLike | None = None,
               out_dir: str | os.PathLike | None = None, workers: int | None = None,
               force: bool = False, progress: bool = True, probes_per_mutant: int = screen.PROBES,
               functions: list[str] | None = None, only_origins: list[str] | None = None,
-              grade_options: dict | None = None) -> dict:
+              grade_options: dict | None = None, wait: bool = False) -> dict:
     """Audit the hidden tests of `course` (see the module doc); returns the report dict.
 
     folder       the course's audit folder (default `<course>/audit`)
@@ -94,12 +94,28 @@ def run_audit(course: "Course", *, folder: str | os.PathLike | None = None,
     force        regrade everything, ignoring cached results
     functions    only mutate these answer functions ([]: none, a fairness check only)
     only_origins only these origins (the reference is "reference"), and their mutants
+    wait         another run is writing into out_dir: False raises lock.RunLocked (at once,
+                 before any work), True waits for it
     """
-    from ..grading.batch import grade_batch
+    from ..lock import output_lock
 
     started = time.perf_counter()
     folder = Path(folder) if folder is not None else alt.audit_folder(course)
     out = Path(out_dir) if out_dir is not None else course.root / "grading-output" / "audit"
+    with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr, flush=True)):
+        return _audit_locked(course, started, folder, out, workers=workers, force=force,
+                             progress=progress, probes_per_mutant=probes_per_mutant,
+                             functions=functions, only_origins=only_origins,
+                             grade_options=grade_options)
+
+
+def _audit_locked(course: "Course", started: float, folder: Path, out: Path, *,
+                  workers: int | None, force: bool, progress: bool, probes_per_mutant: int,
+                  functions: list[str] | None, only_origins: list[str] | None,
+                  grade_options: dict | None) -> dict:
+    """run_audit's work, with the lock of its output folder held (it grades into it)."""
+    from ..grading.batch import grade_batch
+
     origins = [o for o in alt.origins(course, folder) if only_origins is None or o.name in only_origins]
     probes = alt.load_probes(course, folder)
     accepted = alt.load_accepted(course, folder)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 BOM = "\ufeff"
 MATCH_COLUMN = "SIS Login ID"       # Canvas's login: what nbgrader calls the student id
+USER_ID_COLUMN = "ID"               # Canvas's user ID: the student id `initkit collect canvas` gives
 # Columns that say who a row is (Canvas's importer reads these before the assignment columns).
 IDENTITY_COLUMNS = ("Student", "LastName", "FirstName", "ID", "SIS User ID", "SIS Login ID",
                     "Integration ID", "Root Account", "Section")
@@ -75,6 +76,7 @@ class CanvasExport:
     out: Path
     column: str                                   # the assignment's column title
     match_column: str
+    match_chosen: str | None = None     # why match_column, when it was chosen automatically
     filled: dict[str, float] = field(default_factory=dict)      # match key -> score written
     unmatched: dict[str, float] = field(default_factory=dict)   # submissions without a roster row
     no_submission: list[str] = field(default_factory=list)      # roster rows left as they were
@@ -176,6 +178,23 @@ def assignment_columns(roster: Roster) -> list[str]:
             if c.strip() not in IDENTITY_COLUMNS and i not in read_only]
 
 
+def choose_match_column(roster: Roster, students) -> tuple[str, str]:
+    """(the column to match `students` by, why): `ID` when it holds more of them than `SIS Login
+    ID` does (students named by their Canvas user ID, as `initkit collect canvas` names them),
+    else `SIS Login ID`."""
+    students = set(students)
+    held = {}
+    for title in (MATCH_COLUMN, USER_ID_COLUMN):
+        found = _column_index(roster, title)
+        held[title] = len(students & {_cell(r, found[0]).strip() for r in roster.rows
+                                      if is_student_row(r)}) if len(found) == 1 else 0
+    title, other = ((USER_ID_COLUMN, MATCH_COLUMN) if held[USER_ID_COLUMN] > held[MATCH_COLUMN]
+                    else (MATCH_COLUMN, USER_ID_COLUMN))
+    return title, (f"chosen automatically: it holds {held[title]} of the gradebook's "
+                   f"{len(students)} student id(s), {other} holds {held[other]}; "
+                   "--match-column chooses another")
+
+
 def match_index(roster: Roster, match_column: str) -> int:
     found = _column_index(roster, match_column)
     if len(found) != 1:
@@ -268,12 +287,13 @@ def roster_text(roster: Roster, rows: list[list[str]]) -> str:
 
 
 def export_canvas(course: "Course", roster_path: str | os.PathLike, out: str | os.PathLike, *,
-                  match_column: str = MATCH_COLUMN, column: str | None = None,
+                  match_column: str | None = None, column: str | None = None,
                   db_url: str | None = None) -> CanvasExport:
     """Write `out`: the Canvas export at `roster_path` with the course assignment's column set
     to each student's total in nbgrader's gradebook (autograded and manual scores, less nbgrader's
-    late penalty). Students are matched by `match_column` (the nbgrader student id is Canvas's
-    SIS Login ID by default). Raises RosterError (a CourseError) for a file that cannot be used."""
+    late penalty). Students are matched by `match_column` (default: `choose_match_column`'s, `ID`
+    for students named by Canvas user ID, else SIS Login ID, the nbgrader student id being the
+    Canvas login). Raises RosterError (a CourseError) for a file that cannot be used."""
     from ..files import atomic_write
     from ..reports.gradebook import default_db_url
     from .totals import open_gradebook
@@ -284,11 +304,17 @@ def export_canvas(course: "Course", roster_path: str | os.PathLike, out: str | o
         raise RosterError(f"{out}: the output would overwrite the Canvas export it is made from; "
                           "write it to another file")
     index = assignment_column(roster, course.assignment, column)
-    match = match_index(roster, match_column)
+    if match_column is not None:
+        match = match_index(roster, match_column)
     db_url = db_url or default_db_url(course)
     with open_gradebook(course, db_url) as gb:
         totals, max_points = _read_totals(gb, course, db_url)
+    chosen = None
+    if match_column is None:
+        match_column, chosen = choose_match_column(roster, (t.student for t in totals))
+        match = match_index(roster, match_column)
     rows, result = fill(roster, index, match, {t.student: t.score for t in totals}, max_points)
+    result.match_chosen = chosen
     waiting = sorted(t.student for t in totals if t.ungraded and t.student in result.filled)
     if waiting:
         result.warnings.append(f"{len(waiting)} submission(s) still have answers to grade by hand "
@@ -315,7 +341,8 @@ def _read_totals(gb, course: "Course", db_url: str):
 def report(result: CanvasExport) -> tuple[list[str], list[str]]:
     """What the command line prints: (stdout lines, stderr lines)."""
     out = [f"{result.out}: {len(result.filled)} score(s) in column {result.column!r} "
-           f"(students matched by {result.match_column}); "
+           f"(students matched by {result.match_column}"
+           f"{', ' + result.match_chosen if result.match_chosen else ''}); "
            f"{len(result.no_submission)} roster student(s) without a submission left as they were",
            "Import it in Canvas: Grades > Import, choose the file, check the changes, Upload."]
     err = [f"warning: {w}" for w in result.warnings]

@@ -143,10 +143,10 @@ def discover(root: str | os.PathLike, assignment: str, notebook: str) -> Iterato
     Students without a folder for this assignment did not submit it and get no row. What is wrong
     with one student's folder (no notebook or several, a link, an unreadable file, a bad
     timestamp.txt, a folder name that is not text) is that student's Job error, never the batch's.
+    A folder not in this layout at all is the batch's CourseError (`check_layout`).
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"submissions folder not found: {root}")
+    check_layout(root, assignment, notebook)
     taken: set[str] = set()
     for name in sorted(os.listdir(root)):
         # Only looks (lstat, isdir): nothing is opened here; read_hand_in opens without following.
@@ -159,6 +159,83 @@ def discover(root: str | os.PathLike, assignment: str, notebook: str) -> Iterato
                             "(one of them is not valid UTF-8); rename one of them")
         taken.add(job.student)
         yield job
+
+
+_LOOK_AT_MOST = 10_000     # entries a layout check reads, at most, to say what a folder holds
+
+
+def check_layout(root: str | os.PathLike, assignment: str, notebook: str) -> None:
+    """A CourseError (exit 2: one line naming what was found and the layout expected) unless
+    `root` holds at least one `<student>/<assignment>/` folder, the layout `discover` reads.
+
+    A missing or empty folder, notebooks lying elsewhere (a flat LMS unzip, `<student>/x.ipynb`)
+    and student folders that hold other assignments only are each that error, never a batch of
+    0 submissions; Canvas's file names get a pointer to `initkit collect canvas`. Only looks
+    (stat, scandir without following links), never opens a file; a folder in the right layout
+    costs one listing and a stat per folder up to the first student who has the assignment.
+    """
+    from ..course import CourseError
+
+    root = Path(root)
+    expected = (f"expected {root}/<student>/{assignment}/{notebook}, one folder per student as "
+                "nbgrader collect leaves them")
+    collect = ("for Canvas's Download Submissions zip: initkit collect canvas ZIP --assignment "
+               + assignment)
+    if not root.is_dir():
+        raise CourseError(f"{root}: submissions folder not found; {expected} ({collect})")
+    names = sorted(n for n in os.listdir(root) if not n.startswith("."))
+    if any(os.path.isdir(root / n / assignment) for n in names):
+        return
+    if not names:
+        raise CourseError(f"{root}: the submissions folder is empty; {expected} ({collect})")
+    found, more = _notebooks_under(root)
+    if found and all(len(Path(p).parts) == 3 for p in found):
+        others = sorted({Path(p).parts[1] for p in found})
+        raise CourseError(f"{root}: no submission of {assignment}: no student folder has "
+                          f"{assignment}/ (they hold {_few(others)}, e.g. {found[0]}); {expected}")
+    if found:
+        from ..lms.canvas_zip import canvas_name
+
+        count = f"{len(found)}{' or more' if more else ''}"
+        hint = (f"; these look like Canvas's Download Submissions: run initkit collect canvas "
+                f"on the zip Canvas downloaded (ZIP --assignment {assignment})"
+                if any(canvas_name(Path(p).name) for p in found) else "")
+        raise CourseError(f"{root}: {count} notebook(s), none in a folder named {assignment} "
+                          f"(e.g. {_few(found, 3)}); {expected}{hint}")
+    zipped = f" ({collect})" if any(n.lower().endswith(".zip") for n in names) else ""
+    raise CourseError(f"{root}: no submission of {assignment} and no notebook (found: "
+                      f"{_few([printable_id(n) for n in names])}); {expected}{zipped}")
+
+
+def _notebooks_under(root: Path, depth: int = 3) -> tuple[list[str], bool]:
+    """(the `.ipynb` files at most `depth` levels under `root`, as relative paths, sorted; whether
+    there may be more than were read). Hidden entries and links are skipped, never followed."""
+    found: list[str] = []
+    seen = 0
+    folders = [(root, "", 1)]
+    while folders:
+        folder, prefix, level = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > _LOOK_AT_MOST:
+                        return sorted(found), True
+                    if entry.name.startswith("."):
+                        continue
+                    rel = prefix + printable_id(entry.name)
+                    if entry.is_dir(follow_symlinks=False):
+                        if level < depth:
+                            folders.append((Path(entry.path), rel + "/", level + 1))
+                    elif entry.name.lower().endswith(".ipynb") and entry.is_file(follow_symlinks=False):
+                        found.append(rel)
+        except OSError:
+            continue
+    return sorted(found), False
+
+
+def _few(names: list[str], most: int = 5) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _unique(student: str, taken: set[str]) -> str:
@@ -208,11 +285,15 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_limits(timeout: float | None):
-    """sandbox.Limits with every wall-clock limit capped at `timeout` seconds per submission."""
+def make_limits(timeout: float | None, isolation: str = "bubblewrap"):
+    """sandbox.Limits with every wall-clock limit capped at `timeout` seconds per submission, and
+    student code isolated as `isolation` says (sandbox.limits.ISOLATIONS)."""
     from ..sandbox import Limits
+    from ..sandbox.limits import ISOLATIONS
 
-    limits = Limits()
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation {isolation!r}: expected one of {', '.join(ISOLATIONS)}")
+    limits = Limits(isolation=isolation)
     if timeout is not None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
@@ -228,8 +309,8 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
                 grade: Callable = default_grade, limits=None,
                 host_factory: Callable | None = sandbox_host,
                 watchdog: float | None = None, students: set[str] | None = None,
-                scheduler=None, on_filed: Callable[[dict, str | None], None] | None = None
-                ) -> BatchSummary:
+                scheduler=None, on_filed: Callable[[dict, str | None], None] | None = None,
+                isolation: str = "bubblewrap") -> BatchSummary:
     """Grade every submission of the course's assignment; returns the summary (no reports).
 
     out_dir          where cache/ goes (default `<course>/grading-output`)
@@ -237,13 +318,16 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
                      submitted/)
     workers          worker processes (default: all cores)
     timeout          wall seconds allowed per submission (caps the sandbox's wall-clock limits)
+    isolation        "bubblewrap" (default: refuses where it cannot start), "none" or "auto"
+                     (sandbox.limits.Limits); ignored when `limits` is given
     force            regrade everything, ignoring cached results
     grade            the grading function, grade(path, course, *, host, limits, student)
                      (tests inject a fake one)
     host_factory     makes each worker's long-lived host from the limits (None: no host)
     watchdog         wall seconds after which a worker still grading one submission is killed
                      (default 1.5 x the limits' total_timeout + 30 s: a last resort)
-    students         grade only these (always afresh); the summary holds only their results
+    students         grade only these (always afresh); the summary holds only their results, and
+                     every other student's cached result is kept
     scheduler        a dask.distributed scheduler address (or Client): grade on that cluster
                      instead of local worker processes (cluster.py); `workers` is then ignored
     on_filed         called with each result graded now, as the summary will hold it, and the
@@ -255,7 +339,7 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if limits is None and (timeout is not None or grade is default_grade):
-        limits = make_limits(timeout)
+        limits = make_limits(timeout, isolation)
 
     autograder = fingerprint(course, limits, grade)
     cache = ResultCache(out)
@@ -274,7 +358,11 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
             continue
         if job.timestamp:
             timestamps[job.student] = job.timestamp
-        keys[job.student] = key = cache_key(job.student, job.notebook, job.hand_in.digest, autograder)
+        # The notes a result carries (which file was graded and why, a collect remark) are in
+        # the key: a stray copy added beside an unchanged notebook changes its note.
+        keys[job.student] = key = cache_key(job.student, job.notebook, job.hand_in.digest, autograder,
+                                             "\n".join(filter(None, [job.hand_in.note,
+                                                                      job.hand_in.remark])))
         cached = None if force or students is not None else cache.load(key)
         if cached is not None:
             results[job.student] = cached
@@ -330,7 +418,11 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
         if bar is not None:
             bar.close()
 
-    cache.prune(set(keys.values()))
+    if students is None:
+        # Only a run that saw every submission knows which results are superseded: a regrade of
+        # some students (`keys` holds only theirs) leaves everyone else's cached result alone,
+        # and the next full run drops the regraded students' old ones.
+        cache.prune(set(keys.values()))
     if todo:
         sync_folder(cache.folder)      # the results were written without an fsync each
     return BatchSummary(course=course, results=[results[s] for s in sorted(results)], out_dir=out,

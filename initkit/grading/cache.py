@@ -75,8 +75,11 @@ def fingerprint(course: "Course", limits=None, grade: Callable | None = None) ->
     return h.hexdigest()
 
 
-def cache_key(student: str, notebook: str, digest: str, fingerprint_: str) -> str:
-    text = "\0".join([fingerprint_, student, notebook, digest])
+def cache_key(student: str, notebook: str, digest: str, fingerprint_: str,
+              remark: str | None = None) -> str:
+    """`remark`: what the result's notes say that the notebook's bytes do not (which file was
+    graded and why, the folder's initkit_note.txt)."""
+    text = "\0".join([fingerprint_, student, notebook, digest, *([remark] if remark else [])])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

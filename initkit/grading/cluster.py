@@ -27,6 +27,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..course import CourseError
 from ..submission import SubmissionError
 from .cache import package_digest
 from .pool import HostStartError
@@ -43,6 +44,11 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class ClusterError(RuntimeError):
     """The cluster cannot grade this batch (unreachable, a worker without the same initkit, ...)."""
+
+
+class ClusterUsageError(ClusterError, CourseError):
+    """--scheduler cannot be used as given (dask.distributed not installed, an address that is
+    not one): a usage error, exit status 2, where an unreachable cluster is exit status 1."""
 
 
 try:      # the plugin base class when distributed is installed; the module imports without it
@@ -169,15 +175,15 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     try:
         from distributed import Client
     except ImportError:
-        raise ClusterError("grading on a Dask cluster needs dask.distributed: "
-                           'pip install "initkit[dask]"') from None
+        raise ClusterUsageError("grading on a Dask cluster needs dask.distributed: "
+                                'pip install "initkit[dask]"') from None
     try:
         return Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
                            f"({' '.join(str(exc).split()) or type(exc).__name__})") from None
     except ValueError as exc:          # a malformed address
-        raise ClusterError(f"{address}: not a Dask scheduler address ({exc})") from None
+        raise ClusterUsageError(f"{address}: not a Dask scheduler address ({exc})") from None
 
 
 def run_cluster(jobs: list, *, scheduler: Any, grade: Callable, course: "Course", limits,

@@ -47,12 +47,13 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
     from .runner import run_tests
 
     start = time.perf_counter()
-    notes = [hand_in.note] if hand_in.note else []
+    remarks = [hand_in.remark] if hand_in.remark else []     # initkit_note.txt: graded or not
+    notes = ([hand_in.note] if hand_in.note else []) + remarks
     try:
         submission = parse(hand_in.data, hand_in.path or hand_in.name, course.layout)
     except SubmissionError as exc:
         # No hand-in note: "Graded X" is not true of a file that could not be graded.
-        return {**error_result(hand_in.student, hand_in.name, course.criteria, str(exc),
+        return {**error_result(hand_in.student, hand_in.name, course.criteria, str(exc), notes=remarks,
                                duration=time.perf_counter() - start), "digest": hand_in.digest}
     notes += submission.notes
     tests, ref = load_tests(course), reference(course)   # before the session: set-up problems raise here

@@ -9,7 +9,8 @@
      "digest": str}                   # sha256 of the notebook graded (when one was read)
 
 A criterion's points are shared equally among its tests. status "error" (a file that cannot be
-graded) has score 0, every criterion 0, no tests, and `error` set.
+graded) has score 0, every criterion 0, no tests, and `error` set; its notes never say a file
+was graded.
 """
 
 from __future__ import annotations
@@ -64,17 +65,24 @@ def make_result(student: str, notebook: str, criteria: Mapping[str, float], *, s
 
 def error_result(student: str, notebook: str, criteria: Mapping[str, float], reason: str, *,
                  isolation: str = "none", duration: float = 0.0, notes: list[str] = ()) -> dict:
-    """The result of a submission that cannot be graded: score 0, every criterion 0, no tests."""
+    """The result of a submission that cannot be graded: score 0, every criterion 0, no tests.
+
+    notes  only what is true of a submission that was not graded: never the hand-in's note
+           (handin.pick_notebook's "Graded X; ..."), which is true of a graded row only, so a
+           student is never told both "could not be graded" and "Graded X"."""
     return make_result(student, notebook, criteria, status="error", tests=[], cell_errors=[],
                        isolation=isolation, duration=duration, error=reason, notes=notes)
 
 
 def as_error(result: dict, criteria: Mapping[str, float], reason: str) -> dict:
     """`result` turned into an error row (a later stage failed for this student), keeping its
-    notes and code so the feedback can still show them."""
+    notes and code so the feedback can still show them, except the note saying which file was
+    graded (see error_result)."""
+    from ..handin import says_which_file_was_graded
+
     row = error_result(result["student"], result.get("notebook") or "", criteria, reason,
                        isolation=result.get("isolation", "none"), duration=result.get("duration", 0.0),
-                       notes=result.get("notes") or [])
+                       notes=[n for n in result.get("notes") or [] if not says_which_file_was_graded(n)])
     row["student_code"] = result.get("student_code") or []
     return row
 

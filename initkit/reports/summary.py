@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..grading.result import timed_out
@@ -23,24 +28,73 @@ def _short(text: str, n: int = 70) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def format_summary(summary: "BatchSummary", max_rows: int = 40) -> str:
-    """The table printed after a batch: counts, mean/median, most failed criteria, files."""
+def error_reason(error: str, student: str, submissions: str | os.PathLike | None,
+                 assignment: str) -> str:
+    """An error row's reason for the table, whole, with the path it starts with shortened: inside
+    the student's assignment folder to the file's name (`init_symmetry.ipynb: is a symbolic
+    link ...`), the folder itself dropped (`no notebook ...`), else relative to the submissions
+    folder (`ann: is a symbolic link`)."""
+    error = " ".join(str(error).split())
+    if submissions is None:
+        return error
+    root = str(Path(submissions))
+    folder = os.path.join(root, student, assignment)
+    for prefix in (folder + os.sep, folder + ": ", root.rstrip(os.sep) + os.sep):
+        if error.startswith(prefix) and len(error) > len(prefix):
+            return error[len(prefix):]
+    return error
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one; None (no wrapping) in a pipe or a log."""
+    try:
+        if sys.stdout.isatty():
+            return shutil.get_terminal_size().columns
+    except (AttributeError, ValueError, OSError):
+        pass
+    return None
+
+
+def _wrapped_table(rows: list[list[str]], right: set[int], width: int | None) -> list[str]:
+    """_table, with the last column wrapped to `width` (continued under itself), never cut."""
+    if width is None:
+        return _table(rows, right)
+    lead = [row[:-1] for row in rows]
+    widths = [max(len(row[i]) for row in lead) for i in range(len(lead[0]))]
+    indent = sum(widths) + 2 * len(widths)
+    room = max(30, width - indent - 1)
+    out = []
+    for line, row in zip(_table([r + [""] for r in lead], right), rows):
+        parts = textwrap.wrap(row[-1], room, break_long_words=False, break_on_hyphens=False) or [""]
+        out.append((line.ljust(indent) + parts[0]).rstrip())
+        out += [" " * indent + part for part in parts[1:]]
+    return out
+
+
+def format_summary(summary: "BatchSummary", max_rows: int = 40, width: int | None = -1) -> str:
+    """The table printed after a batch: counts, mean/median, most failed criteria, files.
+
+    Each row's reason is shown whole: an error row's is the error (its path shortened, see
+    error_reason), a graded row's the criteria that lost points. width: wrap the reasons to
+    this many columns (-1: the terminal's width when stdout is a terminal; None: never)."""
     results = summary.results
     lines = [f"{summary.assignment}: {len(results)} submissions "
              f"({summary.graded_now} graded now, {summary.reused} unchanged since the last run; "
              f"{summary.workers} worker(s), {summary.elapsed:.1f} s)"]
     if len(results) <= max_rows:
-        rows = [["student", "score", "status", "note"]]
+        rows = [["student", "score", "status", "reason"]]
         for r in results:
             if r["status"] == "error":
-                note = r.get("error") or ""
+                reason = error_reason(r.get("error") or "unknown error", r["student"],
+                                      summary.submissions, summary.assignment)
             else:
                 lost = [n for n, c in r["criteria"].items() if c["score"] < c["max_score"] - 1e-9]
-                note = ("lost: " + ", ".join(lost)) if lost else "full marks"
+                reason = ("lost: " + ", ".join(lost)) if lost else "full marks"
                 if timed_out(r):
-                    note = "timeout; " + note
-            rows.append([r["student"], num(r["score"]), r["status"], _short(note)])
-        lines += [""] + _table(rows, right={1}) + [""]
+                    reason = "timeout; " + reason
+            rows.append([r["student"], num(r["score"]), r["status"], reason])
+        width = _terminal_width() if width == -1 else width
+        lines += [""] + _wrapped_table(rows, {1}, width) + [""]
     mean_, median_ = summary.mean_score, summary.median_score
     # Timeouts are submissions counted above (graded or error) that hit a time limit.
     lines.append(f"graded {len(summary.graded)}   errors {len(summary.errors)}   "

@@ -1,5 +1,5 @@
 """The grade tables: grades.csv (one row per student, a column per criterion in the course's
-order) and grades.json (every result in full)."""
+order, then the error of a row that could not be graded) and grades.json (every result in full)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,16 @@ def num(x: float) -> str:
 
 
 def grades_csv(results: list[dict], criteria: Mapping[str, float]) -> str:
+    """student, score, max_score, status, a column per criterion, then error: empty for a graded
+    row, the reason for an error row (last, so the columns before it keep their places)."""
     buf = io.StringIO()
     # "\r\n" (RFC 4180): a field holding a bare "\r" (a student folder's name can) is then quoted.
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["student", "score", "max_score", "status", *criteria])
+    writer.writerow(["student", "score", "max_score", "status", *criteria, "error"])
     for r in results:
         writer.writerow([r["student"], num(r["score"]), num(r["max_score"]), r["status"],
-                         *(num(r["criteria"][name]["score"]) for name in criteria)])
+                         *(num(r["criteria"][name]["score"]) for name in criteria),
+                         (r.get("error") or "") if r["status"] == "error" else ""])
     return buf.getvalue()
 
 

@@ -155,8 +155,11 @@ def test_plain_submissions_folder(tmp_path, course):
 
 
 def test_missing_submissions_folder_is_a_clear_error(tmp_path, course):
-    with pytest.raises(FileNotFoundError, match="submissions folder not found"):
+    from initkit.course import CourseError
+
+    with pytest.raises(CourseError, match="nope: submissions folder not found"):
         run(course, submissions_dir=tmp_path / "nope")
+    assert not (course / "out").exists()               # nothing written before the check
 
 
 def _failing_host(limits):
@@ -244,3 +247,24 @@ def test_jobs_keep_no_notebook_bytes_until_graded(course):
     add(course, "bob", fake_submission(fail=["he_variance"]))       # changed after discovery
     with pytest.raises(batch.SubmissionError, match="changed while the batch was grading"):
         jobs["bob"].load()
+
+
+def test_regrading_one_student_keeps_everyone_elses_cached_result(course):
+    """`--student` regrades its students only and drops no one else's cached result: the next
+    plain run grades nothing."""
+    students = [f"s{i}" for i in range(6)]
+    for s in students:
+        add(course, s, fake_submission(note=s))
+    first = run(course)
+    assert first.graded_now == 6 and first.reused == 0
+    add(course, "s3", fake_submission(fail=["cost"], note="s3 again"))          # s3 resubmits
+    Path(os.environ["INITKIT_FAKE_LOG"]).unlink()
+    again = run(course, students={"s3"})
+    assert again.graded_now == 1 and calls(course) == ["s3"]
+    Path(os.environ["INITKIT_FAKE_LOG"]).unlink()
+    plain = run(course)
+    assert plain.graded_now == 0 and plain.reused == 6 and calls(course) == []
+    assert scores(plain)["s3"][1] == 100 - CRITERIA["cost"]
+    assert all(scores(plain)[s][1] == 100 for s in students if s != "s3")
+    # That full run dropped s3's superseded result: one cached result per submission again.
+    assert len(list((course / "out" / "cache").glob("*.json"))) == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import subprocess
@@ -45,7 +46,13 @@ def test_csv_json_and_gradebook_agree(graded):
     out = course / "out"
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["student", "score", "max_score", "status", *CRITERIA]
+    assert list(rows[0]) == ["student", "score", "max_score", "status", *CRITERIA, "error"]
+    by_student = {r["student"]: r for r in rows}
+    assert by_student["alice"]["error"] == by_student["bob"]["error"] == ""     # graded rows
+    results = {r["student"]: r for r in summary.results}
+    for student in ("carol", "dan"):                                            # error rows: the reason
+        assert by_student[student]["status"] == "error"
+        assert by_student[student]["error"] == results[student]["error"] != ""
     data = json.loads((out / "grades.json").read_text())
     assert data["assignment"] == ASSIGNMENT and data["max_score"] == 100
     book = _gradebook_scores(course)
@@ -176,6 +183,43 @@ def test_format_summary_and_result(graded):
     assert "grades.csv" in text and "gradebook" in text
     one = terminal.format_result(summary.results[1])
     assert "bob: 85 / 100" in one and "he_variance: wrong <value>" in one
+
+
+def test_the_table_shows_each_reason_whole_with_short_paths(tmp_path, monkeypatch):
+    """Columns student, score, status, reason: an error row's reason is never cut, and the path
+    it starts with is shortened (the file's name, or nothing for the student's folder itself);
+    in a terminal the reasons wrap under their column."""
+    monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
+    course = make_course(tmp_path / "course")
+    add(course, "alice", fake_submission(fail=["cost"]))
+    add(course, "eve", b"")
+    os.unlink(course / "submitted" / "eve" / ASSIGNMENT / "init_symmetry.ipynb")
+    os.symlink(course / "source" / ASSIGNMENT / "init_symmetry.ipynb",
+               course / "submitted" / "eve" / ASSIGNMENT / "init_symmetry.ipynb")
+    (course / "submitted" / "dan" / ASSIGNMENT).mkdir(parents=True)
+    add(course, "zoe", fake_submission(), "a.ipynb")
+    add(course, "zoe", fake_submission(), "b.ipynb")
+    summary = run(course, gradebook=False)
+    eve = ("init_symmetry.ipynb: is a symbolic link; only files inside the student's folder are "
+           "graded (upload the notebook itself)")
+    dan = "no notebook (.ipynb) in the submission folder (the folder is empty)"
+    zoe = ("2 notebooks (a.ipynb, b.ipynb) and none named init_symmetry.ipynb: rename the one to "
+           "grade to init_symmetry.ipynb")
+    text = terminal.format_summary(summary)          # stdout is not a terminal here: no wrapping
+    table = text.split("\n\n")[1].splitlines()
+    assert table[0].split() == ["student", "score", "status", "reason"]
+    assert table[1].split(None, 3) == ["alice", "95", "graded", "lost: cost"]
+    assert table[2].split(None, 3) == ["dan", "0", "error", dan]
+    assert table[3].split(None, 3) == ["eve", "0", "error", eve]
+    assert table[4].split(None, 3) == ["zoe", "0", "error", zoe]
+    assert str(course) not in "\n".join(table) and "…" not in text
+    narrow = terminal.format_summary(summary, width=60).split("\n\n")[1].splitlines()
+    assert max(len(line) for line in narrow) <= 60
+    column = table[0].index("reason")
+    eve_at = next(i for i, line in enumerate(narrow) if line.startswith("eve "))
+    more = itertools.takewhile(lambda line: not line[:column].strip(), narrow[eve_at + 1:])
+    lines = [narrow[eve_at], *more]
+    assert len(lines) > 1 and " ".join(line[column:] for line in lines) == eve
 
 
 def test_one_students_bad_metadata_stays_with_that_student(tmp_path, monkeypatch):
