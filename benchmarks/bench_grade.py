@@ -13,8 +13,10 @@ the timeout setting, not the machinery), then in one run times:
   cluster   the same batch on a local dask.distributed cluster (a scheduler and one one-thread
             worker process per local worker), started before the clock starts
 
-and prints submissions/s for each, the ratios, and the peak memory of each worker (the worker
-process plus its sandbox processes: RSS summed, and PSS, which counts shared pages once).
+and prints submissions/s for each, the ratios, the peak memory of each worker (the worker
+process plus its sandbox processes: RSS summed, and PSS, which counts shared pages once), and that
+of the process writing the reports meanwhile (its peak RSS, as the kernel counted it when it
+ended, and its sampled PSS). `--nbgrader-sample 0` and `--no-cluster` leave those runs out.
 Not a test: nothing here asserts a time.
 """
 
@@ -281,8 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cluster", action="store_true",
                         help="skip the dask.distributed run (it needs initkit[dask])")
     args = parser.parse_args(argv)
+    import logging
 
-    from initkit.grading.batch import default_workers
+    notes = logging.getLogger("initkit")        # its notes on stderr, as `initkit grade` shows them
+    notes.setLevel(logging.INFO)
+    notes.addHandler(logging.StreamHandler())
+
+    from initkit.grading.cpus import default_workers
 
     tmp = Path(tempfile.mkdtemp(prefix="initkit-bench-"))
     try:
@@ -297,18 +304,20 @@ def main(argv: list[str] | None = None) -> int:
         isolation = {r.get("isolation") for r in summary.graded}
         floor, t_floor, floor_mem = run_batch(course, tmp / "out-floor", args.workers, InProcessHost)
         cluster = None if args.no_cluster else run_cluster_batch(course, tmp / "out-cluster", workers)
-        t_nb, n_nb = run_nbgrader(course, students, args.nbgrader_sample)
+        t_nb, n_nb = (run_nbgrader(course, students, args.nbgrader_sample)
+                      if args.nbgrader_sample > 0 else (float("nan"), 0))
 
         rate_init, rate_floor = args.n / t_init, args.n / t_floor
-        rate_nb = n_nb / t_nb
+        rate_nb = n_nb / t_nb if n_nb else float("nan")
         print()
         print(f"{args.n} submissions, {workers} worker(s), {os.cpu_count()} cores, "
               f"isolation {', '.join(sorted(map(str, isolation)))}")
         print(f"  graded {len(summary.graded)}, errors {len(summary.errors)}, "
               f"timeouts {len(summary.timeouts)}, mean score {summary.mean_score:.1f}")
         print(f"  initkit grade      {t_init:7.1f} s   {rate_init:7.2f} submissions/s")
-        print(f"  nbgrader autograde {t_nb:7.1f} s   {rate_nb:7.2f} submissions/s "
-              f"({n_nb} submissions, {t_nb / max(n_nb, 1):.2f} s each)")
+        if n_nb:
+            print(f"  nbgrader autograde {t_nb:7.1f} s   {rate_nb:7.2f} submissions/s "
+                  f"({n_nb} submissions, {t_nb / n_nb:.2f} s each)")
         print(f"  floor (in-process) {t_floor:7.1f} s   {rate_floor:7.2f} submissions/s")
         if cluster is not None:
             dist, t_dist = cluster
@@ -322,15 +331,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.n / summary.grading_seconds:7.2f} submissions/s (sandboxed, initkit)")
         print(f"    of which grading  {floor.grading_seconds:7.1f} s   "
               f"{args.n / floor.grading_seconds:7.2f} submissions/s (in-process floor)")
-        print(f"    reports + gradebook {summary.reports_seconds:5.1f} s (initkit), "
-              f"{floor.reports_seconds:.1f} s (floor; nbgrader is imported by then)")
-        print(f"  initkit / nbgrader   {rate_init / rate_nb:6.1f}x faster")
+        print(f"    left after the last grade (class-wide files, last gradebook rows) "
+              f"{summary.reports.seconds:5.1f} s (initkit), {floor.reports.seconds:.1f} s (floor)")
+        if n_nb:
+            print(f"  initkit / nbgrader   {rate_init / rate_nb:6.1f}x faster")
         print(f"  grading only: initkit / floor {summary.grading_seconds / floor.grading_seconds:5.2f}x "
               "the floor's time")
         print(f"  initkit / floor      {t_init / t_floor:6.2f}x the floor's time")
         print(f"  peak memory per worker (worker + its sandbox): RSS {mem.peak_rss / 1024:.0f} MB, "
-              f"PSS {mem.peak_pss / 1024:.0f} MB; the reports process: RSS "
-              f"{mem.reports_rss / 1024:.0f} MB, PSS {mem.reports_pss / 1024:.0f} MB")
+              f"PSS {mem.peak_pss / 1024:.0f} MB")
+        peak = summary.reports.max_rss
+        print(f"  peak memory of the reports process: RSS "
+              f"{'(written in this process)' if peak is None else f'{peak / 2**20:.0f} MB'}, "
+              f"PSS {mem.reports_pss / 1024:.0f} MB (sampled)")
         print(f"  1,000 submissions at this rate: {1000 / rate_init:.0f} s")
         print(f"  machine busy (all processes, {os.cpu_count()} cores): {100 * mem.machine_busy:.0f}% "
               f"during initkit, {100 * floor_mem.machine_busy:.0f}% during the floor; load average "

@@ -1,5 +1,6 @@
-"""The `initkit` command: argument parsing only; each subcommand opens the course and makes one
-call into initkit.api.
+"""The `initkit` command: argument parsing only; each subcommand opens the course, makes one
+call into initkit.api and prints what it returns. What the library logs (logging) is shown on
+stderr as plain lines: its notes unless --quiet, warnings always.
 
 Exit status (docs/architecture.md):
   0   done: every submission graded
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
-from .course import CourseError
+from .course import DEFAULT_OUTPUT, CourseError
 from .lock import RunLocked
 
 EXIT_WITH_ERRORS = 3     # graded everyone; some rows are errors
@@ -78,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade every submission of an assignment in a course")
     _add_course_options(p)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="output folder (default: COURSE_DIR/grading-output)")
+                   help=f"output folder (default: COURSE_DIR/{DEFAULT_OUTPUT})")
     p.add_argument("--submissions", default=None, metavar="DIR",
                    help="read DIR/<student>/<assignment>/*.ipynb instead of COURSE_DIR/submitted")
     p.add_argument("--db", default=None, metavar="URL",
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "comments given by hand in formgrader")
     _add_course_options(p)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="the output folder of `initkit grade` (default: COURSE_DIR/grading-output)")
+                   help=f"the output folder of `initkit grade` (default: COURSE_DIR/{DEFAULT_OUTPUT})")
     p.add_argument("--db", default=None, metavar="URL",
                    help="gradebook database URL (default: the course's gradebook.db)")
     _add_wait_option(p)
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 if the mutation score (0 to 1) is below X or a correct "
                    "alternative loses points (for CI)")
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="grading cache (default: COURSE_DIR/grading-output/audit)")
+                   help=f"grading cache (default: COURSE_DIR/{DEFAULT_OUTPUT}/audit)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="worker processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="regrade everything, ignoring the cache")
@@ -212,13 +214,8 @@ def _course(args):
 
 
 def _audit(args) -> int:
-    from importlib.util import find_spec
-
-    if find_spec("mutmut") is None or find_spec("libcst") is None:
-        raise CourseError("initkit audit needs mutmut (its mutation operators): "
-                          'pip install "initkit[audit]"')
+    from .api import audit
     from .audit.report import summary_lines
-    from .audit.run import audit
 
     report, ok = audit(_course(args), json_path=args.json, html_path=args.html,
                        min_score=args.min_score, out_dir=args.out, workers=args.workers,
@@ -235,25 +232,27 @@ def _grade(args) -> int:
     from .reports.summary import format_summary
 
     gradebook = False if args.no_gradebook else args.db
-    summary = grade(_course(args), args.out, gradebook=gradebook, workers=args.workers,
-                    timeout=args.timeout, force=args.force, progress=not args.quiet,
-                    submissions_dir=args.submissions, wait=args.wait, scheduler=args.scheduler,
-                    students=set(args.student) if args.student else None,
-                    isolation=args.isolation)
-    print(format_summary(summary))
-    return EXIT_WITH_ERRORS if summary.errors else 0
+    run = grade(_course(args), args.out, gradebook=gradebook, workers=args.workers,
+                timeout=args.timeout, force=args.force, progress=not args.quiet,
+                submissions_dir=args.submissions, wait=args.wait, scheduler=args.scheduler,
+                students=set(args.student) if args.student else None,
+                isolation=args.isolation)
+    print(format_summary(run))
+    # The tables' rows: a student whose reports could not be written is an error row too.
+    return EXIT_WITH_ERRORS if run.errors else 0
 
 
 def _demo(args) -> int:
-    from .demo import feedback_hint, run_demo
+    from .api import demo
+    from .demo import feedback_hint
     from .reports.summary import format_summary
 
-    summary = run_demo(_course(args), args.out, workers=args.workers, force=args.force,
-                       progress=not args.quiet, timeout=args.timeout, wait=args.wait,
-                       isolation=args.isolation)
-    print(format_summary(summary))
+    run = demo(_course(args), args.out, workers=args.workers, force=args.force,
+               progress=not args.quiet, timeout=args.timeout, wait=args.wait,
+               isolation=args.isolation)
+    print(format_summary(run))
     print()
-    print(feedback_hint(summary))
+    print(feedback_hint(run))
     return 0
 
 
@@ -274,10 +273,11 @@ def _release(args) -> int:
 
 
 def _export_canvas(args) -> int:
-    from .export.canvas import export_canvas, report
+    from .api import export_canvas
+    from .export.canvas import report
 
     result = export_canvas(_course(args), args.roster, args.out, match_column=args.match_column,
-                           column=args.column, db_url=args.db)
+                           column=args.column, gradebook=args.db)
     out, err = report(result)
     print("\n".join(out))
     if err:
@@ -306,18 +306,47 @@ def _grade_one(args) -> int:
 
 
 def _gradescope(args) -> int:
-    from .gradescope.build import build_autograder, describe
+    from .api import build_gradescope
+    from .gradescope.build import describe
 
-    print(describe(build_autograder(_course(args), args.out, visibility=args.visibility,
+    print(describe(build_gradescope(_course(args), args.out, visibility=args.visibility,
                                     late_policy=args.late_policy, timeout=args.timeout,
-                                    isolation=args.isolation,
-                                    python=args.python)))
+                                    isolation=args.isolation, python=args.python)))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _messages(quiet=getattr(args, "quiet", False)):
+        return _run(args)
+
+
+class _messages:
+    """What initkit's modules log, as plain lines on stderr while a command runs: notes at INFO
+    ("N submissions of A in DIR: ... to grade"), WARNING and above always (waiting for another
+    run's lock, the traceback of a bug in the grader); `--quiet` leaves out the notes."""
+
+    def __init__(self, quiet: bool):
+        self.logger = logging.getLogger("initkit")
+        self.level = logging.WARNING if quiet else logging.INFO
+        self.handler = logging.StreamHandler(sys.stderr)
+        self.handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def __enter__(self):
+        self.before = self.logger.level, self.logger.propagate
+        self.logger.setLevel(self.level)
+        self.logger.propagate = False       # shown once, here, whatever the root logger does
+        self.logger.addHandler(self.handler)
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.before[0])
+        self.logger.propagate = self.before[1]
+
+
+def _run(args) -> int:
+    """The command, with each failure turned into its exit status and one line on stderr."""
     try:
         return args.func(args)
     except CourseError as exc:

@@ -21,6 +21,7 @@ from .normalize import LayoutCell, layout_of
 
 CONFIG_FILE = "nbgrader_config.py"
 HIDDEN_TESTS = "autograder"
+DEFAULT_OUTPUT = "grading-output"
 
 
 class CourseError(Exception):
@@ -57,6 +58,18 @@ class Course:
     def submitted(self) -> Path:
         """nbgrader's `submitted/` folder (what `nbgrader collect` fills)."""
         return self.root / "submitted"
+
+    @property
+    def default_output(self) -> Path:
+        """Where `initkit grade` writes (grades, feedback, cache) unless told otherwise; `initkit
+        feedback` reads from it and `initkit audit` grades into its `audit/`."""
+        return self.root / DEFAULT_OUTPUT
+
+    @property
+    def examples(self) -> Path:
+        """The example submissions the course ships (`<student>/<assignment>/*.ipynb`, made by
+        examples/make_examples.py), which `initkit demo` grades."""
+        return self.root / "examples" / "submitted"
 
     @classmethod
     def open(cls, root: str | os.PathLike | None = None, assignment: str | None = None) -> "Course":

@@ -2,8 +2,8 @@
 os.replace. Used by the result cache and every report.
 
 A batch writes thousands of small files (a cached result, a feedback page, an autograded notebook
-per student): one fsync each cost more than writing them (0.3 ms idle, several ms while the disk
-is busy). Those are written with `durable=False` and made durable together by one `sync_folder`
+per student): one fsync each costs more than writing them, the more so while the disk is busy
+(docs/performance.md). Those are written with `durable=False` and made durable together by one `sync_folder`
 at the end of the batch; a crash before it loses at most files the next run writes again (a
 cached result that cannot be read is graded again)."""
 
@@ -13,10 +13,13 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Iterable
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes, *, durable: bool = True) -> None:
+def atomic_write(path: str | os.PathLike, data: str | bytes | Iterable[str], *,
+                 durable: bool = True) -> None:
     """Write via a temp file in the same folder and os.replace: readers never see half a file.
+    `data` may be text in parts (an iterable of str: a big file need not be one string).
     durable=False skips the fsync (see sync_folder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,7 +29,10 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, durable: bool = 
     text = {} if isinstance(data, bytes) else {"encoding": "utf-8", "errors": "backslashreplace"}
     try:
         with open(tmp, "wb" if isinstance(data, bytes) else "w", **text) as f:
-            f.write(data)
+            if isinstance(data, (str, bytes)):
+                f.write(data)
+            else:
+                f.writelines(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import sys
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 LOCK_FILE = ".initkit.lock"
+
+logger = logging.getLogger(__name__)
 
 
 class RunLocked(Exception):
@@ -49,8 +52,10 @@ def output_lock(folder: str | os.PathLike, *, wait: bool = False, poll: float = 
     """Hold the lock of `folder` (created if needed) for the duration of the block.
 
     wait     False: raise RunLocked at once if another run holds it; True: wait for it
-    on_wait  called once with who holds it, when waiting starts
+    on_wait  called once with who holds it, when waiting starts (default: logged as a warning)
     """
+    if on_wait is None:
+        on_wait = logger.warning
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
@@ -66,7 +71,7 @@ def output_lock(folder: str | os.PathLike, *, wait: bool = False, poll: float = 
                 if not wait:
                     raise RunLocked(f"{folder}: another initkit run is writing here: {who}; "
                                     "wait for it to finish, or pass --wait") from None
-                if not told and on_wait is not None:
+                if not told:
                     on_wait(f"{folder}: waiting for the run that holds it: {who}")
                 told = True
                 time.sleep(poll)

@@ -9,9 +9,9 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    # api.grade writes the reports in a process forked from this one (reports/background.py):
+    # api.grade writes the reports in a process forked from this one (reports/batch.py):
     # with what they import (nbgrader, matplotlib) loaded here once, each test's fork starts with
     # it instead of importing it again (about 2 s per grading run).
-    from initkit.reports.streaming import warm_up
+    from initkit.reports.writer import warm_up
 
     warm_up()

@@ -128,6 +128,17 @@ def fake_grade(hand_in, course, *, host=None, limits=None) -> dict:
             "digest": hand_in.digest}
 
 
+fake_grade.uses_course_tests = False     # the fake course has no hidden tests to load
+
+
+def raising_grade(hand_in, course, *, host=None, limits=None) -> dict:
+    """A grader with a bug: it raises for every submission."""
+    raise RuntimeError("boom")
+
+
+raising_grade.uses_course_tests = False
+
+
 def run(course: Path, out_dir: Path | None = None, **kw):
     """`initkit grade` on the fake course with the fake grader (grading and reports), into
     `out_dir` (default: the course's out/)."""

@@ -11,7 +11,7 @@ import pytest
 
 from fakes import ASSIGNMENT, CRITERIA, REPO, add, copy_real_course, fake_grade, fake_submission, make_course
 from initkit import api, cli
-from initkit.course import Course
+from initkit.course import Course, CourseError
 
 
 @pytest.fixture
@@ -39,6 +39,36 @@ def test_grade_prints_summary(tmp_path, fake_batch, capsys):
     assert "most often failed: forward (1)" in out
     assert str(tmp_path / "out" / "grades.csv") in out
     assert (tmp_path / "out" / "feedback" / "b" / ASSIGNMENT / "init_symmetry.html").is_file()
+
+
+def test_a_page_that_cannot_be_written_is_an_error_row_and_exit_3(tmp_path, fake_batch, capsys,
+                                                                   monkeypatch):
+    """Everyone graded, but one student's feedback page fails (a full disk, say): the reports
+    mark their row an error in the tables, so the table, grades.csv and the exit status say so."""
+    from initkit.reports import writer
+
+    real = writer.feedback_html
+
+    def page(result, cells, course_):
+        if result["student"] == "b" and result["status"] == "graded":
+            raise OSError("No space left on device")
+        return real(result, cells, course_)
+
+    monkeypatch.setattr(writer, "feedback_html", page)
+    course = make_course(tmp_path / "course")
+    add(course, "a", fake_submission())
+    add(course, "b", fake_submission())
+    code = cli.main(["grade", str(course), "--out", str(tmp_path / "out"), "--workers", "1",
+                     "--quiet", "--no-gradebook"])
+    out = capsys.readouterr().out
+    why = "could not write the feedback page: OSError: No space left on device"
+    assert code == cli.EXIT_WITH_ERRORS
+    assert "graded 1   errors 1   timeouts 0" in out
+    table = out.split("\n\n")[1].splitlines()
+    assert table[2].split(None, 3) == ["b", "0", "error", why]
+    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert rows["b"]["status"] == "error" and rows["b"]["error"] == why
+    assert rows["a"]["status"] == "graded" and rows["a"]["error"] == ""
 
 
 def test_all_graded_exits_0(tmp_path, fake_batch, capsys):
@@ -240,3 +270,66 @@ def test_regrade_some_students(tmp_path, monkeypatch, fake_batch, capsys):
         assert gb.find_submission(ASSIGNMENT, "cat").score == 100
     assert cli.main(["grade", *common, "--student", "nobody"]) == 2
     assert "no submission of init_symmetry for nobody" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- a thin command line
+
+_EXAMPLE = REPO / "examples" / "submitted" / "correct" / ASSIGNMENT / "init_symmetry.ipynb"
+
+
+@pytest.mark.parametrize("argv, function, expected", [
+    (["grade", str(REPO), "--workers", "2", "--no-gradebook", "--quiet"], "grade",
+     {"workers": 2, "gradebook": False, "progress": False, "isolation": "bubblewrap"}),
+    (["demo", str(REPO), "--out", "d", "--timeout", "9"], "demo",
+     {"timeout": 9.0, "progress": True, "isolation": "auto"}),
+    (["grade-one", str(_EXAMPLE), "--course", str(REPO), "--timeout", "5"], "grade_one",
+     {"timeout": 5.0, "isolation": "bubblewrap"}),
+    (["feedback", str(REPO), "--out", "o", "--db", "sqlite:///g.db", "--wait"], "feedback",
+     {"gradebook": "sqlite:///g.db", "wait": True}),
+    (["release", str(REPO)], "release", {}),
+    (["collect", "canvas", "s.zip", str(REPO), "--force"], "collect_canvas",
+     {"force": True, "wait": False}),
+    (["export", "canvas", str(REPO), "--roster", "r.csv", "-o", "o.csv", "--match-column", "ID",
+      "--column", "C", "--db", "sqlite:///g.db"], "export_canvas",
+     {"match_column": "ID", "column": "C", "gradebook": "sqlite:///g.db"}),
+    (["gradescope", str(REPO), "-o", "a.zip", "--visibility", "hidden", "--late-policy", "10/day",
+      "--isolation", "none", "--python", "3.12"], "build_gradescope",
+     {"visibility": "hidden", "late_policy": "10/day", "timeout": None, "isolation": "none",
+      "python": "3.12"}),
+    (["audit", str(REPO), "--json", "a.json", "--min-score", "0.9", "--workers", "1", "--quiet"],
+     "audit", {"json_path": "a.json", "html_path": None, "min_score": 0.9, "workers": 1,
+               "progress": False, "wait": False}),
+])
+def test_each_command_is_one_call_into_the_api(argv, function, expected, monkeypatch, capsys):
+    """cli.py parses the arguments and makes one call into initkit.api, the same functions a
+    notebook or a script calls, with the options as keywords."""
+    seen = []
+
+    def call(course, *args, **kwargs):
+        seen.append((course, kwargs))
+        raise CourseError("stopped by the test")
+
+    monkeypatch.setattr(api, function, call)
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.strip().endswith("error: stopped by the test")
+    [(course, kwargs)] = seen
+    assert course.root == REPO and course.assignment == ASSIGNMENT
+    assert {name: kwargs[name] for name in expected} == expected
+
+
+def test_what_the_library_logs_is_shown_on_stderr_unless_quiet(tmp_path, fake_batch, capsys):
+    """The batch logs (logging, INFO) how many submissions there are and what it will do; the
+    command line shows it on stderr as a plain line, --quiet leaves it out, and the library on
+    its own prints nothing."""
+    course = make_course(tmp_path / "course")
+    add(course, "a", fake_submission())
+    add(course, "b", fake_submission())
+    common = ["grade", str(course), "--workers", "1", "--no-gradebook", "--force"]
+    assert cli.main([*common, "--out", str(tmp_path / "o1")]) == 0
+    err = capsys.readouterr().err
+    assert (f"2 submissions of {ASSIGNMENT} in {course / 'submitted'}: 0 unchanged (cached), "
+            "2 to grade with 1 worker(s)\n") in err
+    assert cli.main([*common, "--out", str(tmp_path / "o2"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    api.grade(Course.open(course), tmp_path / "o3", workers=1, progress=False, gradebook=False)
+    assert capsys.readouterr().err == ""

@@ -285,6 +285,26 @@ def test_a_broken_autograder_still_writes_results(built, course, tmp_path):
     assert code.returncode == 1 and "check FAILED" in code.stderr
 
 
+def test_a_bug_while_grading_is_the_submissions_error_row(built, tmp_path, monkeypatch, caplog):
+    """An exception while grading goes through the wrapper the local pool and the cluster use
+    (grading.result.grade_or_error_row): score 0 and the reason for the student, the traceback
+    in the instructor's log."""
+    from initkit.grading import grade
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    _, source = built
+    root = make_root(tmp_path, source, {NOTEBOOK: example("correct")})
+    monkeypatch.setattr(grade, "grade_hand_in", bug)
+    with caplog.at_level("ERROR", logger="initkit"):
+        results = grade_in_process(root)
+    check_results(results, str(tmp_path))
+    assert results["score"] == 0 and results["extra_data"]["initkit"]["status"] == "error"
+    assert f"{NOTEBOOK}: internal grading error: RuntimeError: boom" in results["output"]
+    assert f"{NOTEBOOK}: internal grading error" in caplog.text and "Traceback" in caplog.text
+
+
 def test_setup_check_passes_on_a_good_autograder(built):
     _, source = built
     proc = subprocess.run([VENV_PYTHON, "-m", "initkit.gradescope.run", "--check", "--source",

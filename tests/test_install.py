@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "init_symmetry"
 NOTEBOOK = "init_symmetry.ipynb"
 
-# `initkit demo` on the example submissions shipped in examples/submitted (2026-12-01):
+# `initkit demo` on the example submissions shipped in examples/submitted:
 # student -> (score, status), of 100.
 EXAMPLE_GRADES = {
     "broken_upload": (0, "error"),

@@ -745,7 +745,8 @@ def alone(env: Env, name: str, layout: tuple) -> tuple[list[str], dict, bytes]:
     if key not in env.alone:
         with tempfile.TemporaryDirectory(dir=env.tmp) as tmp, pytest.MonkeyPatch.context() as mp:
             mp.setattr("initkit.reports.instructor.write_instructor_report",
-                       lambda summary, *args, **kwargs: summary.out_dir / "report.html", raising=False)
+                       lambda course, out_dir, *args, **kwargs: Path(out_dir) / "report.html",
+                       raising=False)
             _, _, out = grade(env, [(name, Case("alone", layout, "correct"))], Path(tmp))
             env.alone[key] = outputs(out, printable(name))
     return env.alone[key]

@@ -65,3 +65,34 @@ def test_batch_progress_in_a_log_has_no_carriage_returns(tmp_path, capfd):
     assert "\r" not in err
     lines = [line for line in err.splitlines() if line.startswith("grading: ")]
     assert lines[-1].startswith("grading: 25/25 (100%)") and 2 <= len(lines) <= 11
+
+
+def test_a_batch_takes_its_progress_reporter_from_the_caller(tmp_path, capfd):
+    """grade_batch's `progress` may be a factory (total, description) -> tqdm's interface: a
+    notebook or another front end shows progress its own way, and nothing goes to stderr."""
+    from fakes import fake_grade
+    from initkit.course import Course
+    from initkit.grading.batch import grade_batch
+
+    class Recorder:
+        def __init__(self, total, desc):
+            made.append((total, desc))
+            self.n, self.closed = 0, False
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    made: list = []
+    bars: list[Recorder] = []
+    course = make_course(tmp_path / "course")
+    for i in range(3):
+        add(course, f"s{i}", fake_submission())
+    summary = grade_batch(Course.open(course), tmp_path / "out", grade=fake_grade,
+                          host_factory=None, workers=1,
+                          progress=lambda total, desc: bars.append(Recorder(total, desc)) or bars[-1])
+    assert summary.graded_now == 3 and made == [(3, "grading")]
+    assert bars[0].n == 3 and bars[0].closed
+    assert capfd.readouterr().err == ""

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +33,7 @@ from . import mutate, screen
 if TYPE_CHECKING:
     from ..course import Course
 
-EPS = 1e-9
+logger = logging.getLogger(__name__)
 
 
 class SubmissionBuilder:
@@ -72,15 +72,6 @@ def _failed_tests(result: dict) -> dict[str, dict]:
     return {t["name"]: t for t in result.get("tests", []) if t.get("outcome") != "passed"}
 
 
-def _lost(result: dict) -> list[str]:
-    return [name for name, c in result.get("criteria", {}).items() if c["score"] < c["max_score"] - EPS]
-
-
-def _say(progress: bool, text: str) -> None:
-    if progress:
-        print(text, file=sys.stderr, flush=True)
-
-
 def run_audit(course: "Course", *, folder: str | os.PathLike | None = None,
               out_dir: str | os.PathLike | None = None, workers: int | None = None,
               force: bool = False, progress: bool = True, probes_per_mutant: int = screen.PROBES,
@@ -89,7 +80,7 @@ def run_audit(course: "Course", *, folder: str | os.PathLike | None = None,
     """Audit the hidden tests of `course` (see the module doc); returns the report dict.
 
     folder       the course's audit folder (default `<course>/audit`)
-    out_dir      where the grading cache goes (default `<course>/grading-output/audit`)
+    out_dir      where the grading cache goes (default: the course's default_output, audit/)
     workers      processes for screening and grading (default: all cores)
     force        regrade everything, ignoring cached results
     functions    only mutate these answer functions ([]: none, a fairness check only)
@@ -101,8 +92,8 @@ def run_audit(course: "Course", *, folder: str | os.PathLike | None = None,
 
     started = time.perf_counter()
     folder = Path(folder) if folder is not None else alt.audit_folder(course)
-    out = Path(out_dir) if out_dir is not None else course.root / "grading-output" / "audit"
-    with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr, flush=True)):
+    out = Path(out_dir) if out_dir is not None else course.default_output / "audit"
+    with output_lock(out, wait=wait):
         return _audit_locked(course, started, folder, out, workers=workers, force=force,
                              progress=progress, probes_per_mutant=probes_per_mutant,
                              functions=functions, only_origins=only_origins,
@@ -113,68 +104,30 @@ def _audit_locked(course: "Course", started: float, folder: Path, out: Path, *,
                   workers: int | None, force: bool, progress: bool, probes_per_mutant: int,
                   functions: list[str] | None, only_origins: list[str] | None,
                   grade_options: dict | None) -> dict:
-    """run_audit's work, with the lock of its output folder held (it grades into it)."""
-    from ..grading.batch import grade_batch
-
+    """run_audit's work, with the lock of its output folder held (it grades into it): steps 1 to
+    5 of the module docstring. The course's audit files are read first, so that a broken one
+    stops the audit before any work."""
     origins = [o for o in alt.origins(course, folder) if only_origins is None or o.name in only_origins]
     probes = alt.load_probes(course, folder)
     accepted = alt.load_accepted(course, folder)
     answers = list(alt.reference_origin(course).functions)
     own_criteria = alt.function_criteria(course, answers)
 
-    # 2. mutants
-    made: list[mutate.Mutant] = []
-    for origin in origins:
-        for function in origin.own:
-            if functions is None or function in functions:
-                made += mutate.mutants(origin.name, function, origin.functions[function])
-    by_origin = {o.name: o for o in origins}
+    made = _mutants(origins, functions)
     generated_at = time.perf_counter()
-    _say(progress, f"audit: {len(made)} mutants of {len(origins)} solutions "
-                   f"({generated_at - started:.1f} s); screening them")
-
-    # 3. screening
-    from ..reference import reference_cells
-
-    tasks = [(m.origin, m.function, by_origin[m.origin].cell(m.function, m.source)) for m in made]
-    verdicts = screen.screen(tasks, base=reference_cells(course.source_notebook),
-                             origins={o.name: [o.cell(f) for f in o.own] for o in origins},
-                             probes=probes, answers=answers, workers=workers,
-                             probes_per_mutant=probes_per_mutant)
-    kept = [(m, v) for m, v in zip(made, verdicts) if not v.equivalent]
+    logger.info("audit: %d mutants of %d solutions (%.1f s); screening them",
+                len(made), len(origins), generated_at - started)
+    kept = _screen(course, origins, made, probes=probes, answers=answers, workers=workers,
+                   probes_per_mutant=probes_per_mutant)
     screened_at = time.perf_counter()
-    _say(progress, f"audit: {len(made) - len(kept)} screened out as equivalent, {len(kept)} to grade "
-                   f"({screened_at - generated_at:.1f} s)")
-
-    # 4. grading: one submission per origin and per kept mutant
-    builder = SubmissionBuilder(course)
-    tmp = Path(tempfile.mkdtemp(prefix="initkit-audit-"))
-    try:
-        students: dict[str, object] = {}
-        for origin in origins:
-            students[_student("alt", origin.name)] = origin
-        for m, v in kept:
-            students[_student("mut", m.id)] = (m, v)
-        for student, what in students.items():
-            if isinstance(what, alt.Origin):
-                text = builder.notebook(what.overrides())
-            else:
-                m = what[0]
-                text = builder.notebook(by_origin[m.origin].overrides(m.function, m.source))
-            folder_ = tmp / student / course.assignment
-            folder_.mkdir(parents=True)
-            (folder_ / course.notebook).write_text(text, encoding="utf-8")
-        built_at = time.perf_counter()
-        summary = grade_batch(course, out, submissions_dir=tmp, workers=workers, force=force,
-                              progress=progress, **(grade_options or {}))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("audit: %d screened out as equivalent, %d to grade (%.1f s)",
+                len(made) - len(kept), len(kept), screened_at - generated_at)
+    summary, built_at = _grade(course, out, origins, kept, workers=workers, force=force,
+                               progress=progress, grade_options=grade_options)
     graded_at = time.perf_counter()
-    results = {r["student"]: r for r in summary.results}
 
-    # 5. classifying
-    report = classify(course, origins, kept, results, accepted, own_criteria,
-                      student_of=lambda kind, key: _student(kind, key))
+    report = classify(course, origins, kept, {r["student"]: r for r in summary.results}, accepted,
+                      own_criteria, student_of=_student)
     report.update({
         "assignment": course.assignment,
         "generated": len(made),
@@ -190,6 +143,58 @@ def _audit_locked(course: "Course", started: float, folder: Path, out: Path, *,
         "seconds": round(time.perf_counter() - started, 2),
     })
     return report
+
+
+def _mutants(origins: list, functions: list[str] | None) -> list[mutate.Mutant]:
+    """Step 2: the mutants of every function each origin writes itself (of `functions` only, if
+    given)."""
+    made: list[mutate.Mutant] = []
+    for origin in origins:
+        for function in origin.own:
+            if functions is None or function in functions:
+                made += mutate.mutants(origin.name, function, origin.functions[function])
+    return made
+
+
+def _screen(course: "Course", origins: list, made: list, *, probes: dict, answers: list[str],
+            workers: int | None, probes_per_mutant: int) -> list[tuple]:
+    """Step 3: (mutant, verdict) of each mutant that differs from its origin on a probe."""
+    from ..reference import reference_cells
+
+    by_origin = {o.name: o for o in origins}
+    tasks = [(m.origin, m.function, by_origin[m.origin].cell(m.function, m.source)) for m in made]
+    verdicts = screen.screen(tasks, base=reference_cells(course.source_notebook),
+                             origins={o.name: [o.cell(f) for f in o.own] for o in origins},
+                             probes=probes, answers=answers, workers=workers,
+                             probes_per_mutant=probes_per_mutant)
+    return [(m, v) for m, v in zip(made, verdicts) if not v.equivalent]
+
+
+def _grade(course: "Course", out: Path, origins: list, kept: list, *, workers: int | None,
+           force: bool, progress: bool, grade_options: dict | None):
+    """Step 4: one submission per origin and per kept mutant, graded by grade_batch into `out`.
+    Returns (the batch's summary, when the submissions were built)."""
+    from ..grading.batch import grade_batch
+
+    builder = SubmissionBuilder(course)
+    by_origin = {o.name: o for o in origins}
+    students: dict[str, str] = {}            # student -> the notebook's text
+    for origin in origins:
+        students[_student("alt", origin.name)] = builder.notebook(origin.overrides())
+    for m, _ in kept:
+        students[_student("mut", m.id)] = builder.notebook(
+            by_origin[m.origin].overrides(m.function, m.source))
+    tmp = Path(tempfile.mkdtemp(prefix="initkit-audit-"))
+    try:
+        for student, text in students.items():
+            folder = tmp / student / course.assignment
+            folder.mkdir(parents=True)
+            (folder / course.notebook).write_text(text, encoding="utf-8")
+        built_at = time.perf_counter()
+        return grade_batch(course, out, submissions_dir=tmp, workers=workers, force=force,
+                           progress=progress, **(grade_options or {})), built_at
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def classify(course: "Course", origins: list, kept: list, results: dict[str, dict],

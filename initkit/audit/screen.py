@@ -16,7 +16,6 @@ an infinite loop costs its budget and counts as different.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -207,7 +206,10 @@ def screen(tasks: list[tuple[str, str, str]], *, base: list[str], origins: dict[
     _STATE.update(base=base, origins=origins, probes=probes, answers=answers,
                   probes_per_mutant=probes_per_mutant, budget=budget)
     items = [(o, f, cell, seed) for o, f, cell in tasks]
-    workers = workers or max(1, len(os.sched_getaffinity(0)))
+    if not workers:
+        from ..grading.cpus import default_workers
+
+        workers = default_workers()
     if workers == 1 or len(items) < 8:
         return [_screen_one(t) for t in items]
     ctx = multiprocessing.get_context("fork")

@@ -28,7 +28,6 @@ the check only warns: the container that builds the image need not be the one th
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import re
@@ -44,6 +43,7 @@ DEFAULT_ROOT = "/autograder"
 _IGNORED_FOLDERS = {"__MACOSX", ".ipynb_checkpoints"}
 
 UNGRADED = 75       # exit status (EX_TEMPFAIL): required bubblewrap cannot start, no results.json
+STUDENT = "submission"      # the student id of the one submission graded
 
 INTERNAL_ERROR = ("The autograder could not grade this submission because of a problem on our "
                   "side, not in your notebook (score 0 for now). Your instructor can see the "
@@ -156,11 +156,9 @@ def grade_submission(root: Path, source: Path, state: dict) -> dict:
     """results.json's content for the submission in `root`. Raises on anything unexpected;
     `state` keeps what was loaded so far, for the failure results."""
     from ..grading.batch import check_grading_setup, make_limits
-    from ..grading.grade import grade_hand_in
-    from ..grading.result import error_result
-    from ..handin import read_notebook_file
+    from ..grading.grade import grade_notebook
+    from ..grading.result import grade_or_error_row
     from ..reports.summary import format_result
-    from ..submission import SubmissionError
     from .late import LatePolicy, lateness
     from .results import failure_results, gradescope_results
 
@@ -176,17 +174,14 @@ def grade_submission(root: Path, source: Path, state: dict) -> dict:
     log(f"grading {path.name}" + (f" ({note})" if note else ""))
     check_grading_setup(course)
     limits = make_limits(config.get("timeout"), config.get("isolation", "auto"))
+    host = open_sandbox(limits)            # where the required bubblewrap cannot start: no grade
+    log(isolation_note(host))
     try:
-        hand_in = dataclasses.replace(read_notebook_file(path, "submission"), note=note)
-    except SubmissionError as exc:     # a link, a FIFO, ...: not graded, so no "Graded X" note
-        result = error_result("submission", path.name, course.criteria, str(exc))
-    else:
-        host = open_sandbox(limits)
-        log(isolation_note(host))
-        try:
-            result = grade_hand_in(hand_in, course, host=host, limits=limits)
-        finally:
-            host.close()
+        result = grade_or_error_row(
+            lambda: grade_notebook(path, course, host=host, limits=limits, student=STUDENT, note=note),
+            course, student=STUDENT, notebook=path.name, shown=path.name)
+    finally:
+        host.close()
     log(format_result(result))
     policy = LatePolicy.from_json(config.get("late_policy"))
     late = lateness(policy, read_metadata(root)) if policy is not None else None

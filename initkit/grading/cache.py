@@ -14,12 +14,13 @@ import json
 import platform
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..files import atomic_write, json_default
 
 if TYPE_CHECKING:
     from ..course import Course
+    from .result import Result
 
 CACHE_DIR = "cache"
 PACKAGE = Path(__file__).resolve().parent.parent      # the installed initkit package
@@ -89,14 +90,34 @@ class ResultCache:
     def __init__(self, out_dir: Path):
         self.folder = Path(out_dir) / CACHE_DIR
 
-    def load(self, key: str) -> dict | None:
+    def load(self, key: str) -> Result | None:
+        return self._read(self.folder / f"{key}.json")   # None: missing or unreadable, grade again
+
+    def results(self) -> Iterator[Result]:
+        """Every readable cached result, the oldest written first (so that, of two results of
+        one student and notebook, the later one wins when they are collected by student)."""
+        if not self.folder.is_dir():
+            return
+        files = []
+        for f in self.folder.glob("*.json"):
+            try:
+                files.append((f.stat().st_mtime_ns, f.name, f))
+            except OSError:
+                continue                     # pruned meanwhile
+        for _, _, f in sorted(files):
+            result = self._read(f)
+            if result is not None:
+                yield result
+
+    @staticmethod
+    def _read(path: Path) -> Result | None:
         try:
-            result = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+            result = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None          # missing or unreadable: grade again
+            return None
         return result if isinstance(result, dict) and "status" in result else None
 
-    def store(self, key: str, result: dict) -> dict:
+    def store(self, key: str, result: Result) -> Result:
         """Write `result`; returns it as read back, so fresh and cached results are identical."""
         text = json.dumps(result, default=json_default)
         atomic_write(self.folder / f"{key}.json", text, durable=False)   # see files.sync_folder

@@ -31,7 +31,7 @@ from ..course import CourseError
 from ..submission import SubmissionError
 from .cache import package_digest
 from .pool import HostStartError
-from .result import error_result
+from .result import Result, error_result, grade_or_error_row
 
 if TYPE_CHECKING:
     from ..bundle import CourseBundle
@@ -150,7 +150,7 @@ def _count_start(key: str) -> int:
 
 
 def _grade_task(plugin_name: str, key: str, hand_in, grade: Callable, student: str,
-                notebook: str, shown: str) -> dict:
+                notebook: str, shown: str) -> Result:
     """Runs on a worker: one submission with the worker's course and warm sandbox host."""
     from distributed import get_worker
 
@@ -161,13 +161,8 @@ def _grade_task(plugin_name: str, key: str, hand_in, grade: Callable, student: s
                             f"{shown}: the grading worker died while grading this submission "
                             f"({MAX_STARTS} times); it was not graded again")
     host = plugin.host()
-    start = time.perf_counter()
-    try:
-        return grade(hand_in, course, host=host, limits=plugin.limits)
-    except Exception as exc:  # a grader bug costs this row, never the batch
-        return error_result(student, notebook, course.criteria,
-                            f"{shown}: internal grading error: {type(exc).__name__}: {exc}",
-                            duration=time.perf_counter() - start)
+    return grade_or_error_row(lambda: grade(hand_in, course, host=host, limits=plugin.limits),
+                              course, student=student, notebook=notebook, shown=shown)
 
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT):

@@ -291,9 +291,9 @@ def load_tests(course: "Course") -> list[HiddenTest]:
     """The course's hidden tests in pytest's collection order, each marked with one of the
     course's criteria; every criterion has a test.
 
-    Collected once per process and folder: about 0.25 s cold, most of it importing the test
-    modules (numpy); pytest's own share is about 0.05 s. The folder is a package (relative
-    imports). Requires pytest 8.2 or later."""
+    Collected once per process and folder: most of the cost is importing the test modules
+    (numpy), not pytest's own work. The folder is a package (relative imports). Requires
+    pytest 8.2 or later."""
     hidden_dir = Path(course.hidden_tests).resolve()
     criteria = course.criteria
     key = (str(hidden_dir), tuple(criteria))

@@ -3,8 +3,7 @@
 A worker and its student process take turns (each waits for the other's reply), so on one CPU
 they lose no parallelism, and every message wakes a process on the same CPU: across CPUs each
 wake-up is an interrupt to another CPU (a costly exit to the hypervisor in a VM) and the arrays
-sent cross caches. Pinned, a sandboxed submission took about 80 ms of CPU instead of 95 to 125
-(benchmarks/bench_grade.py).
+sent cross caches. Pinned, a sandboxed submission costs less CPU (docs/performance.md).
 
 Workers claim CPUs with a lock file each (per user, in the temp folder), held until the process
 exits: workers of two batches running at once, local or Dask workers on one machine, never share
@@ -24,6 +23,15 @@ import tempfile
 from pathlib import Path
 
 _held: dict[int, tuple[int, set[int]]] = {}    # thread id -> (lock fd, its CPUs before)
+
+
+def default_workers() -> int:
+    """How many worker processes a batch (or the audit's screening) starts by default: one per
+    CPU this process may run on (its affinity, which a container or taskset may narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 def pin_to_free_cpu(default: bool = True) -> int | None:

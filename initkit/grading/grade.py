@@ -6,22 +6,25 @@ The result shape is result.py's: batch grading, the reports and the CLI all read
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..handin import HandIn, read_notebook_file
 from ..submission import SubmissionError, parse
-from .result import error_result, make_result, student_name
+from .result import Result, error_result, make_result, student_name
 
 if TYPE_CHECKING:
     from ..course import Course
 
 
 def grade_notebook(path, course: "Course", *, host=None, limits=None, student: str | None = None,
-                   student_factory: Callable | None = None) -> dict:
-    """Grade the notebook file at `path` (one the grader names, e.g. `initkit grade-one`).
+                   note: str | None = None, student_factory: Callable | None = None) -> Result:
+    """Grade the notebook file at `path` (one the grader names: `initkit grade-one`, Gradescope).
 
     student  the student id (default: from the path, see result.student_name)
+    note     for the student if it is graded, e.g. which file was graded and why (a file that
+             cannot be read gets an error row without it: nothing was graded)
     The other options are grade_hand_in's.
     """
     name = student or student_name(path, course.assignment)
@@ -29,11 +32,13 @@ def grade_notebook(path, course: "Course", *, host=None, limits=None, student: s
         hand_in = read_notebook_file(path, name)
     except SubmissionError as exc:
         return error_result(name, Path(path).name, course.criteria, str(exc))
+    if note is not None:
+        hand_in = replace(hand_in, note=note)
     return grade_hand_in(hand_in, course, host=host, limits=limits, student_factory=student_factory)
 
 
 def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
-                  student_factory: Callable | None = None) -> dict:
+                  student_factory: Callable | None = None) -> Result:
     """Grade what a student handed in with the course's hidden tests.
 
     host             a SandboxHost to open the session on (batch workers keep one); None: a private

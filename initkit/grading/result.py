@@ -3,20 +3,67 @@
     {"student", "notebook", "status": "graded" | "error", "score", "max_score",
      "criteria": {name: {"score", "max_score"}},       # every criterion, the course's order
      "tests": [{"name", "criterion", "outcome", "score", "max_score", "message"}],
-     "cell_errors": [...], "isolation", "duration", "error": str | None,
+     "cell_errors": [{"cell", "kind", "message"}], "isolation", "duration", "error": str | None,
      "notes": [str],                  # for the student, e.g. which file was graded and why
      "student_code": [[index, source]],   # the student's own code cells, for the feedback
      "digest": str}                   # sha256 of the notebook graded (when one was read)
 
 A criterion's points are shared equally among its tests. status "error" (a file that cannot be
 graded) has score 0, every criterion 0, no tests, and `error` set; its notes never say a file
-was graded.
+was graded. `Result` (and CriterionScore, TestOutcome, CellError) spell the shape out for type
+checkers; results stay plain dicts, as JSON in the cache and the reports.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from ..course import Course
+
+logger = logging.getLogger(__name__)
+
+
+class CriterionScore(TypedDict):
+    score: float
+    max_score: float
+
+
+class TestOutcome(TypedDict):
+    name: str
+    criterion: str
+    outcome: Literal["passed", "failed", "error", "timeout"]
+    score: float
+    max_score: float
+    message: str
+
+
+class CellError(TypedDict):
+    cell: int
+    kind: Literal["error", "timeout", "crash"]
+    message: str
+
+
+class Result(TypedDict):
+    """One submission's result (the module docstring)."""
+
+    student: str
+    notebook: str
+    status: Literal["graded", "error"]
+    score: float
+    max_score: float
+    criteria: dict[str, CriterionScore]
+    tests: list[TestOutcome]
+    cell_errors: list[CellError]
+    isolation: str
+    duration: float
+    error: str | None
+    notes: list[str]
+    student_code: list[list]          # [index, source]
+    digest: NotRequired[str]
 
 
 def student_name(path, assignment: str) -> str:
@@ -27,7 +74,7 @@ def student_name(path, assignment: str) -> str:
     return Path(path).stem
 
 
-def criteria_scores(tests: list[dict], criteria: Mapping[str, float]) -> dict[str, dict]:
+def criteria_scores(tests: list[TestOutcome], criteria: Mapping[str, float]) -> dict[str, CriterionScore]:
     """{criterion: {"score", "max_score"}} for every criterion, in the course's order: the
     criterion's points times the fraction of its tests that passed."""
     passed = {c: 0 for c in criteria}
@@ -42,9 +89,9 @@ def criteria_scores(tests: list[dict], criteria: Mapping[str, float]) -> dict[st
 
 
 def make_result(student: str, notebook: str, criteria: Mapping[str, float], *, status: str,
-                tests: list[dict], cell_errors: list[dict], isolation: str, duration: float,
-                error: str | None, notes: list[str] = (),
-                student_code: list[tuple[int, str]] = ()) -> dict:
+                tests: list[TestOutcome], cell_errors: list[CellError], isolation: str,
+                duration: float, error: str | None, notes: list[str] = (),
+                student_code: list[tuple[int, str]] = ()) -> Result:
     scores = criteria_scores(tests, criteria)
     return {
         "student": student,
@@ -64,7 +111,7 @@ def make_result(student: str, notebook: str, criteria: Mapping[str, float], *, s
 
 
 def error_result(student: str, notebook: str, criteria: Mapping[str, float], reason: str, *,
-                 isolation: str = "none", duration: float = 0.0, notes: list[str] = ()) -> dict:
+                 isolation: str = "none", duration: float = 0.0, notes: list[str] = ()) -> Result:
     """The result of a submission that cannot be graded: score 0, every criterion 0, no tests.
 
     notes  only what is true of a submission that was not graded: never the hand-in's note
@@ -74,7 +121,7 @@ def error_result(student: str, notebook: str, criteria: Mapping[str, float], rea
                        isolation=isolation, duration=duration, error=reason, notes=notes)
 
 
-def as_error(result: dict, criteria: Mapping[str, float], reason: str) -> dict:
+def as_error(result: Result, criteria: Mapping[str, float], reason: str) -> Result:
     """`result` turned into an error row (a later stage failed for this student), keeping its
     notes and code so the feedback can still show them, except the note saying which file was
     graded (see error_result)."""
@@ -85,6 +132,23 @@ def as_error(result: dict, criteria: Mapping[str, float], reason: str) -> dict:
                        notes=[n for n in result.get("notes") or [] if not says_which_file_was_graded(n)])
     row["student_code"] = result.get("student_code") or []
     return row
+
+
+def grade_or_error_row(grade: Callable[[], Result], course: "Course", *, student: str,
+                       notebook: str, shown: str) -> Result:
+    """`grade()`, or, if it raises, `student`'s error row saying so: a bug in the grader costs that
+    one row, never the batch. The one place this is decided, for the local pool, the cluster and
+    Gradescope alike; the traceback is logged (for the grader, not the student).
+
+    shown  how the row's reason names the submission (its path, usually)"""
+    start = time.perf_counter()
+    try:
+        return grade()
+    except Exception as exc:
+        logger.exception("%s: internal grading error", shown)
+        return error_result(student, notebook, course.criteria,
+                            f"{shown}: internal grading error: {type(exc).__name__}: {exc}",
+                            duration=time.perf_counter() - start)
 
 
 def distinct_failures(tests: list[dict], clean=str) -> list[tuple[str, str, int]]:
@@ -98,7 +162,7 @@ def distinct_failures(tests: list[dict], clean=str) -> list[tuple[str, str, int]
     return [(outcome, message, n) for (outcome, message), n in counts.items()]
 
 
-def timed_out(result: dict) -> bool:
+def timed_out(result: Result) -> bool:
     """True if any part of the submission hit a time limit."""
     if any(t.get("outcome") == "timeout" for t in result.get("tests", [])):
         return True

@@ -215,7 +215,7 @@ _HEADS: list[str] = []
 def alembic_head() -> str:
     """What nbgrader's get_alembic_version returns (the first line of `alembic heads` on its own
     migration scripts), read in this process: the `alembic` command it runs to create a gradebook
-    is a Python start that took 3 s of a batch's reports. Computed once per process."""
+    is a whole Python start, seconds of a batch's reports. Computed once per process."""
     if not _HEADS:
         from alembic.config import Config
         from alembic.script import ScriptDirectory
@@ -379,9 +379,9 @@ def add_submissions(gb, assignment: str, students: list[str], stamps: dict[str, 
     """nbgrader's Gradebook.add_student (for those it lacks) and add_submission for each of
     `students`, in one transaction.
 
-    Those methods commit once per call, and a commit expires every loaded object: the first
-    grading of 1,000 students took 25 s in them; building the same rows as ORM objects still took
-    3 s. The rows are inserted here with one executemany per table, with exactly the columns and
+    Those methods commit once per call, and a commit expires every loaded object, which made a
+    class's first grading slow; building the same rows as ORM objects was still slow
+    (docs/performance.md). The rows are inserted here with one executemany per table, with exactly the columns and
     defaults add_submission gives them (nbgrader 0.9; tests/reports/test_reports.py compares
     the two).
     """

@@ -12,9 +12,10 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, median
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..templates import render
 from ..files import atomic_write
@@ -22,7 +23,6 @@ from .tables import num
 
 if TYPE_CHECKING:
     from ..course import Course
-    from ..grading.batch import BatchSummary
 
 PLOTS = {"histogram": "score_histogram.png", "pass_rates": "criterion_pass_rates.png"}
 MESSAGE_CHARS = 200   # a failure message: its first line, cut here
@@ -69,6 +69,53 @@ def _timeout_parts(r: dict) -> list[str]:
     return parts
 
 
+@dataclass(frozen=True, slots=True)
+class ClassRow:
+    """What report.html shows of one student's result, and nothing more: a batch keeps one of
+    these per student (the result itself, with the student's code and every test, is let go as
+    soon as their own files are written). `class_row` makes one."""
+
+    student: str
+    status: str
+    score: float | None                    # None: not a finite number
+    error: str | None                      # why a row that is not graded is not, on one line
+    lost: tuple[str, ...] = ()             # graded: the course's criteria without full points
+    ran: tuple[str, ...] = ()              # graded: the course's criteria that had a test
+    failures: tuple[tuple[str, str], ...] = ()   # graded: (criterion, first line) of each test
+    #                                              that did not pass, in the result's order
+    timeouts: tuple[str, ...] = ()         # what hit a time limit (_timeout_parts)
+
+
+def class_row(r, criteria: Mapping[str, float]) -> ClassRow | None:
+    """`r`'s ClassRow (None for what is not a result at all). Read defensively, as everything
+    here: odd data never stops a report."""
+    if not isinstance(r, dict):
+        return None
+    graded = r.get("status") == "graded"
+    row = ClassRow(student=str(r.get("student")), status=str(r.get("status")),
+                   score=_number(r.get("score")), timeouts=tuple(_timeout_parts(r)),
+                   error=None if graded else _one_line(r.get("error") or "unknown error", 500))
+    if not graded:
+        return row
+    names = {name: name for name in criteria}          # the course's own strings, shared
+    found = r.get("criteria") if isinstance(r.get("criteria"), dict) else {}
+    tests = r.get("tests") if isinstance(r.get("tests"), (list, tuple)) else []
+    tests = [t for t in tests if isinstance(t, dict) and isinstance(t.get("criterion"), str)
+             and t.get("criterion") in names]
+    failures = tuple((names[t["criterion"]], _one_line(t.get("message"))
+                      or f"({t.get('outcome')}, no message)")
+                     for t in tests if t.get("outcome") != "passed")
+    had = {t["criterion"] for t in tests}
+    return ClassRow(row.student, row.status, row.score, None, timeouts=row.timeouts,
+                    lost=tuple(n for n in names if not _full_points(found.get(n))),
+                    ran=tuple(n for n in names if n in had), failures=failures)
+
+
+def class_rows(results: Iterable, criteria: Mapping[str, float]) -> list[ClassRow]:
+    """The ClassRow of each result, in order (what is not a result skipped)."""
+    return [row for row in (class_row(r, criteria) for r in results) if row is not None]
+
+
 def _histogram(scores: list[float], top: float) -> list[dict]:
     width = top / BINS
     counts = [0] * BINS
@@ -78,26 +125,23 @@ def _histogram(scores: list[float], top: float) -> list[dict]:
             for i, k in enumerate(counts)]
 
 
-def _criteria(graded: list[dict], course: "Course") -> list[dict]:
+def _criteria(graded: list[ClassRow], course: "Course") -> list[dict]:
     """Per criterion, in the course's order: pass rate and the most common failure's first line."""
     rows = []
     for name, points in course.criteria.items():
-        full = sum(_full_points((r.get("criteria") or {}).get(name)) for r in graded)
+        full = sum(name not in r.lost for r in graded)
+        ran = any(name in r.ran for r in graded)
         groups: dict[str, list] = {}     # first line -> [tests, students]
-        ran = False
         for r in graded:
             seen = set()
-            for t in r.get("tests") or []:
-                if not isinstance(t, dict) or t.get("criterion") != name:
+            for criterion, line in r.failures:
+                if criterion != name:
                     continue
-                ran = True
-                if t.get("outcome") != "passed":
-                    line = _one_line(t.get("message")) or f"({t.get('outcome')}, no message)"
-                    g = groups.setdefault(line, [0, 0])
-                    g[0] += 1
-                    if line not in seen:
-                        seen.add(line)
-                        g[1] += 1
+                g = groups.setdefault(line, [0, 0])
+                g[0] += 1
+                if line not in seen:
+                    seen.add(line)
+                    g[1] += 1
         # Most students first, then most tests; ties: the first seen (dicts keep order).
         top = max(groups.items(), key=lambda kv: (kv[1][1], kv[1][0]), default=None)
         rows.append({
@@ -110,21 +154,20 @@ def _criteria(graded: list[dict], course: "Course") -> list[dict]:
     return rows
 
 
-def _changes(results: list[dict], previous: list | None) -> dict | None:
+def _changes(rows: list[ClassRow], previous: list | None) -> dict | None:
     """Who changed since the last run: score up or down (and status), new students, gone."""
     if previous is None:
         return None
     before = {str(p["student"]): p for p in previous if isinstance(p, dict) and "student" in p}
-    now = {str(r.get("student")): r for r in results}
+    now = {r.student: r for r in rows}
     changed, new = [], []
     for student, r in now.items():
         p = before.get(student)
         if p is None:
-            new.append({"student": student, "score": num(_number(r.get("score")) or 0),
-                        "status": str(r.get("status"))})
+            new.append({"student": student, "score": num(r.score or 0), "status": r.status})
             continue
-        old, cur = _number(p.get("score")) or 0.0, _number(r.get("score")) or 0.0
-        status = (str(p.get("status")), str(r.get("status")))
+        old, cur = _number(p.get("score")) or 0.0, r.score or 0.0
+        status = (str(p.get("status")), r.status)
         if abs(cur - old) > EPS or status[0] != status[1]:
             delta = cur - old
             changed.append({"student": student, "before": num(old), "after": num(cur),
@@ -139,21 +182,21 @@ def _changes(results: list[dict], previous: list | None) -> dict | None:
             "unchanged": len(now) - len(changed) - len(new)}
 
 
-def report_data(summary: "BatchSummary", previous: list | None) -> dict:
-    """Everything the template shows, as plain strings, numbers, lists and dicts."""
-    course = summary.course
-    results = [r for r in summary.results or [] if isinstance(r, dict)]
-    graded = [r for r in results if r.get("status") == "graded"]
-    scores = [s for s in (_number(r.get("score")) for r in graded) if s is not None]
+def report_data(course: "Course", rows: list[ClassRow], previous: list | None) -> dict:
+    """Everything the template shows, as plain strings, numbers, lists and dicts.
+
+    rows      the class, a ClassRow per student (class_rows), in the tables' order
+    previous  the last run's grades.json rows (only "student", "score" and "status" are read)
+    """
+    graded = [r for r in rows if r.status == "graded"]
+    scores = [r.score for r in graded if r.score is not None]
     top = _number(course.max_score) or 0.0
-    timeouts = [{"student": str(r.get("student")), "score": num(_number(r.get("score")) or 0),
-                 "what": ", ".join(_timeout_parts(r))} for r in results if _timeout_parts(r)]
-    errors = [{"student": str(r.get("student")),
-               "reason": _one_line(r.get("error") or "unknown error", 500)}
-              for r in results if r.get("status") != "graded"]
+    timeouts = [{"student": r.student, "score": num(r.score or 0), "what": ", ".join(r.timeouts)}
+                for r in rows if r.timeouts]
+    errors = [{"student": r.student, "reason": r.error} for r in rows if r.status != "graded"]
     return {
         "assignment": str(course.assignment),
-        "submissions": len(results), "graded": len(graded),
+        "submissions": len(rows), "graded": len(graded),
         "errors": errors, "timeouts": timeouts,
         "mean": f"{mean(scores):.1f}" if scores else None,
         "median": f"{median(scores):.1f}" if scores else None,
@@ -165,7 +208,7 @@ def report_data(summary: "BatchSummary", previous: list | None) -> dict:
         "bins": _histogram(scores, top) if scores and top > 0 else [],
         "full_marks": sum(s >= top - 1e-9 for s in scores) if top > 0 else 0,
         "criteria": _criteria(graded, course),
-        "changes": _changes(results, previous),
+        "changes": _changes(rows, previous),
         "plots": {}, "plot_errors": [],
     }
 
@@ -262,13 +305,15 @@ def instructor_html(data: dict) -> str:
     return render("instructor.html.j2", **data)
 
 
-def write_instructor_report(summary: "BatchSummary", previous: list[dict] | None) -> Path:
+def write_instructor_report(course: "Course", out_dir, rows: list[ClassRow],
+                            previous: list[dict] | None) -> Path:
     """Write out_dir/report.html and its plots under out_dir/report/; returns report.html's path.
 
+    rows      the class, a ClassRow per student (class_rows), in the tables' order
     previous  the "submissions" of the last run's grades.json (None: this is the first run)
     """
-    out = Path(summary.out_dir)
-    data = report_data(summary, previous if isinstance(previous, list) else None)
+    out = Path(out_dir)
+    data = report_data(course, rows, previous if isinstance(previous, list) else None)
     _write_plots(data, out / "report")
     path = out / "report.html"
     atomic_write(path, instructor_html(data))

@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..grading.result import timed_out
 from .tables import num
 
 if TYPE_CHECKING:
     from ..grading.batch import BatchSummary
+    from .batch import ReportsOutcome
 
 
 def _table(rows: list[list[str]], right: set[int] = frozenset()) -> list[str]:
@@ -71,16 +73,28 @@ def _wrapped_table(rows: list[list[str]], right: set[int], width: int | None) ->
     return out
 
 
-def format_summary(summary: "BatchSummary", max_rows: int = 40, width: int | None = -1) -> str:
-    """The table printed after a batch: counts, mean/median, most failed criteria, files.
+class Run(Protocol):
+    """What format_summary reads: initkit.api.GradeRun."""
+
+    summary: "BatchSummary"      # what grading produced
+    reports: "ReportsOutcome"    # what the reports wrote, and the class's rows as they show them
+    elapsed: float
+
+
+def format_summary(run: Run, max_rows: int = 40, width: int | None = -1) -> str:
+    """The table printed after a batch: counts, mean/median, most failed criteria, a regrade's
+    changes, files. The rows are the tables' (grades.csv): a student whose reports failed is an
+    error row with that reason.
 
     Each row's reason is shown whole: an error row's is the error (its path shortened, see
     error_reason), a graded row's the criteria that lost points. width: wrap the reasons to
     this many columns (-1: the terminal's width when stdout is a terminal; None: never)."""
-    results = summary.results
+    summary, reports = run.summary, run.reports
+    table = dataclasses.replace(summary, results=list(reports.rows))   # its counts, of the rows
+    results = table.results
     lines = [f"{summary.assignment}: {len(results)} submissions "
              f"({summary.graded_now} graded now, {summary.reused} unchanged since the last run; "
-             f"{summary.workers} worker(s), {summary.elapsed:.1f} s)"]
+             f"{summary.workers} worker(s), {run.elapsed:.1f} s)"]
     if len(results) <= max_rows:
         rows = [["student", "score", "status", "reason"]]
         for r in results:
@@ -95,24 +109,24 @@ def format_summary(summary: "BatchSummary", max_rows: int = 40, width: int | Non
             rows.append([r["student"], num(r["score"]), r["status"], reason])
         width = _terminal_width() if width == -1 else width
         lines += [""] + _wrapped_table(rows, {1}, width) + [""]
-    mean_, median_ = summary.mean_score, summary.median_score
+    mean_, median_ = table.mean_score, table.median_score
     # Timeouts are submissions counted above (graded or error) that hit a time limit.
-    lines.append(f"graded {len(summary.graded)}   errors {len(summary.errors)}   "
-                 f"timeouts {len(summary.timeouts)}"
-                 + (" (among the graded and errors above)" if summary.timeouts else ""))
+    lines.append(f"graded {len(table.graded)}   errors {len(table.errors)}   "
+                 f"timeouts {len(table.timeouts)}"
+                 + (" (among the graded and errors above)" if table.timeouts else ""))
     if mean_ is not None:
         lines.append(f"score (graded, of {num(summary.course.max_score)}): mean {mean_:.1f}   median {median_:.1f}")
-    if summary.only is not None:
-        lines.append(f"regraded {len(summary.only)}: " + (", ".join(
+    if reports.regraded is not None:
+        lines.append(f"regraded {len(reports.regraded)}: " + (", ".join(
             f"{s} {'new' if before is None else num(before)} -> {num(now)}"
             + ("" if before is None else f" ({'+' if now > before else ''}{num(now - before)})")
-            for s, before, now in summary.changes) or "no score changed"))
-    failed = summary.most_failed()
+            for s, before, now in reports.changes) or "no score changed"))
+    failed = table.most_failed()
     if failed:
         lines.append("most often failed: " + ", ".join(f"{n} ({k})" for n, k in failed))
-    if summary.files:
+    if reports.files:
         lines.append("")
-        lines += _table([[what, where] for what, where in summary.files.items()])
+        lines += _table([[what, where] for what, where in reports.files.items()])
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ def _refusal(reason: str) -> SandboxStartError:
 
 
 # Cells that name these get the zygote that has matplotlib loaded; any other cell can still
-# import it (it then takes the import's half second of its own time limits).
+# import it (the import then counts against its own time limits).
 _PLOTTING = re.compile(r"\b(matplotlib|pylab|seaborn)\b")
 
 

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, CRITERIA, add, calls, fake_submission, make_course, run, scores
+from fakes import (ASSIGNMENT, CRITERIA, REPO, add, calls, fake_grade, fake_submission, make_course,
+                   raising_grade, run, scores)
 from initkit.grading import batch, pool
+from initkit.grading import discover as discovery
 from initkit.handin import HandIn
+from initkit.submission import SubmissionError
 
 @pytest.fixture
 def course(tmp_path, monkeypatch):
@@ -135,13 +138,47 @@ def test_hung_worker_is_killed_by_watchdog(course):
 
 def test_grader_exception_is_a_row(course):
     add(course, "a", fake_submission())
-    summary = run(course, grade=_raising_grade, workers=1)
+    summary = run(course, grade=raising_grade, workers=1)
     assert summary.results[0]["status"] == "error"
-    assert "internal grading error" in summary.results[0]["error"]
+    assert summary.results[0]["error"] == (f"{course / 'submitted' / 'a' / ASSIGNMENT / 'init_symmetry.ipynb'}: "
+                                           "internal grading error: RuntimeError: boom")
 
 
-def _raising_grade(hand_in, course, *, host=None, limits=None):
-    raise RuntimeError("boom")
+def test_one_wrapper_turns_a_grader_exception_into_an_error_row(caplog):
+    """result.grade_or_error_row: what the pool, the cluster and Gradescope each call around the
+    grader. A bug costs its row (every criterion 0, the reason) and logs the traceback."""
+    from initkit.course import Course
+    from initkit.grading.result import grade_or_error_row
+
+    fake = Course.open(REPO, ASSIGNMENT)
+    ok = {"status": "graded"}
+    assert grade_or_error_row(lambda: ok, fake, student="a", notebook="n.ipynb", shown="x") is ok
+
+    def bug():
+        raise KeyError("tests")
+
+    with caplog.at_level("ERROR", logger="initkit"):
+        row = grade_or_error_row(bug, fake, student="a", notebook="n.ipynb", shown="a/n.ipynb")
+    assert row["status"] == "error" and row["student"] == "a" and row["notebook"] == "n.ipynb"
+    assert row["error"] == "a/n.ipynb: internal grading error: KeyError: 'tests'"
+    assert row["score"] == 0 and set(row["criteria"]) == set(CRITERIA) and row["tests"] == []
+    assert "a/n.ipynb: internal grading error" in caplog.text and "Traceback" in caplog.text
+    assert 'raise KeyError("tests")' in caplog.text
+
+
+def test_a_grader_that_does_not_say_it_needs_no_hidden_tests_gets_them_checked(course):
+    """The real grader's set-up (hidden tests, reference) is checked once before any worker
+    starts, for every grade function but those that declare `uses_course_tests = False`; the
+    fake course has no hidden tests, so an undeclared grader stops the batch there."""
+    from initkit.course import CourseError
+
+    def undeclared(hand_in, course, *, host=None, limits=None):
+        raise AssertionError("never called")
+
+    add(course, "a", fake_submission())
+    with pytest.raises(CourseError, match="no hidden test for criteria"):
+        run(course, grade=undeclared)
+    assert batch.uses_course_tests(batch.default_grade) and not batch.uses_course_tests(fake_grade)
 
 
 def test_plain_submissions_folder(tmp_path, course):
@@ -194,7 +231,7 @@ def test_workers_have_one_blas_thread(tmp_path):
     if max((i["num_threads"] for i in threadpool_info()), default=1) < 2:
         pytest.skip("numpy's BLAS has one thread here anyway")
     got = []
-    jobs = [batch.Job(s, "x.ipynb", "x.ipynb", HandIn(s, "x.ipynb", b"")) for s in ("a", "b")]
+    jobs = [discovery.Job(s, "x.ipynb", "x.ipynb", HandIn(s, "x.ipynb", b"")) for s in ("a", "b")]
     pool.run_pool(jobs, workers=2, grade=_blas_threads_grade, course=None, limits=None,
                   host_factory=None, watchdog=60.0,
                   on_result=lambda job, result: got.append(result["threads"]))
@@ -221,7 +258,7 @@ def test_each_worker_is_pinned_to_a_cpu_of_its_own(monkeypatch):
     placement to the kernel."""
     def run_four():
         got = []
-        jobs = [batch.Job(s, "x.ipynb", "x.ipynb", HandIn(s, "x.ipynb", b"")) for s in "abcd"]
+        jobs = [discovery.Job(s, "x.ipynb", "x.ipynb", HandIn(s, "x.ipynb", b"")) for s in "abcd"]
         pool.run_pool(jobs, workers=2, grade=_cpus_grade, course=None, limits=None,
                       host_factory=_NoHost, watchdog=60.0,
                       on_result=lambda job, result: got.append(result["cpus"]))
@@ -240,12 +277,12 @@ def test_jobs_keep_no_notebook_bytes_until_graded(course):
     add(course, "alice", fake_submission())
     add(course, "bob", fake_submission(fail=["cost"]))
     jobs = {j.student: j.without_data()
-            for j in batch.discover(course / "submitted", ASSIGNMENT, "init_symmetry.ipynb")}
+            for j in discovery.discover(course / "submitted", ASSIGNMENT, "init_symmetry.ipynb")}
     assert all(j.hand_in.data == b"" for j in jobs.values())
     original = (course / "submitted" / "alice" / ASSIGNMENT / "init_symmetry.ipynb").read_bytes()
     assert jobs["alice"].load().data == original
     add(course, "bob", fake_submission(fail=["he_variance"]))       # changed after discovery
-    with pytest.raises(batch.SubmissionError, match="changed while the batch was grading"):
+    with pytest.raises(SubmissionError, match="changed while the batch was grading"):
         jobs["bob"].load()
 
 

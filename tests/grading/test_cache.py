@@ -88,3 +88,18 @@ def test_cache_round_trip_and_prune(tmp_path):
     assert store.load("k3") is None and store.load("missing") is None
     store.prune({"k1"})
     assert sorted(p.stem for p in store.folder.glob("*.json")) == ["k1"]
+
+
+def test_the_cache_lists_its_results_oldest_first(tmp_path):
+    """ResultCache.results: every readable result, oldest written first (what `initkit feedback`
+    reads the students' code from), without globbing the folder from outside."""
+    import os
+
+    store = cache.ResultCache(tmp_path)
+    assert list(store.results()) == []                       # no folder yet
+    for key, when in (("b", 3), ("a", 2), ("c", 1)):
+        store.store(key, {"status": "graded", "student": key})
+        os.utime(store.folder / f"{key}.json", ns=(when * 10**9, when * 10**9))
+    (store.folder / "d.json").write_text("{broken")
+    (store.folder / "e.json").write_text('["not a result"]')
+    assert [r["student"] for r in store.results()] == ["c", "a", "b"]

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from fakes import (ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course, run,
-                   scores)
+from fakes import (ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course,
+                   raising_grade, run, scores)
 from initkit import cli
 from initkit.bundle import CourseBundle
 from initkit.course import Course
@@ -98,6 +98,22 @@ def test_a_submission_that_kills_its_worker_twice_gets_an_error_row(cluster, tmp
     assert "worker died while grading this submission (2 times" in rows["poison"]["error"]
     assert all(rows[f"s{i}"]["status"] == "graded" and rows[f"s{i}"]["score"] == 100
                for i in range(6))
+
+
+def test_a_grader_bug_is_the_same_error_row_on_the_cluster_as_in_the_local_pool(cluster, tmp_path):
+    """Both call the one wrapper (grading.result.grade_or_error_row) around the grader."""
+    course = make_course(tmp_path / "course")
+    add(course, "a", fake_submission())
+    add(course, "b", fake_submission(fail=["cost"]))
+    local = run(course, tmp_path / "local", grade=raising_grade, workers=1)
+    remote = run(course, tmp_path / "remote", grade=raising_grade, scheduler=cluster.scheduler_address)
+
+    def rows(summary):
+        return [(r["student"], r["status"], r["score"], r["error"]) for r in summary.results]
+
+    assert rows(remote) == rows(local)
+    assert [r[3].endswith("init_symmetry.ipynb: internal grading error: RuntimeError: boom")
+            for r in rows(remote)] == [True, True]
 
 
 def test_a_worker_that_cannot_start_the_sandbox_stops_the_batch(cluster, tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from initkit.course import Course
 from initkit.grading.batch import BatchSummary
 from initkit.grading.result import error_result, make_result
-from initkit.reports.instructor import write_instructor_report
+from initkit.reports.instructor import class_rows, write_instructor_report
 
 HOSTILE = "<script>alert(1)</script>"
 CRITERIA = {"zeros": 10.0, "he_variance": 30.0, "forward": 25.0, "cost": 15.0, "symmetry_check": 20.0}
@@ -72,8 +72,8 @@ def klass() -> list[dict]:
 
 
 def report(tmp_path, results, previous=None, crs=None) -> str:
-    summary = BatchSummary(course=crs or course(), results=results, out_dir=tmp_path)
-    path = write_instructor_report(summary, previous)
+    crs = crs or course()
+    path = write_instructor_report(crs, tmp_path, class_rows(results, crs.criteria), previous)
     assert path == tmp_path / "report.html"
     return path.read_text(encoding="utf-8")
 
@@ -281,9 +281,8 @@ def test_zero_point_course(tmp_path):
 
 def test_no_matplotlib_on_import_and_no_pyplot(tmp_path):
     code = ("import sys; import initkit.reports.instructor as m; assert 'matplotlib' not in sys.modules;"
-            "from initkit.grading.batch import BatchSummary; sys.path.insert(0, 'tests/reports');"
-            "import test_instructor as t; from pathlib import Path;"
-            f"m.write_instructor_report(BatchSummary(course=t.course(), results=t.klass(), out_dir=Path({str(tmp_path)!r})), None);"
+            "sys.path.insert(0, 'tests/reports'); import test_instructor as t;"
+            f"m.write_instructor_report(t.course(), {str(tmp_path)!r}, m.class_rows(t.klass(), t.CRITERIA), None);"
             "assert 'matplotlib.pyplot' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 

@@ -257,7 +257,7 @@ def test_a_failing_stage_costs_only_that_students_row(tmp_path, monkeypatch):
     from nbgrader.api import Gradebook
 
     from initkit.reports import feedback as feedback_module
-    from initkit.reports import streaming
+    from initkit.reports import writer
 
     monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
     course = make_course(tmp_path / "course")
@@ -275,7 +275,7 @@ def test_a_failing_stage_costs_only_that_students_row(tmp_path, monkeypatch):
             raise ValueError("a value the database refuses")
         return real_rows(gb, course_, nb_name, results, stamps)
 
-    monkeypatch.setattr(streaming, "feedback_html", page)
+    monkeypatch.setattr(writer, "feedback_html", page)
     monkeypatch.setattr(gradebook, "_write_rows", rows)
     summary = run(course, gradebook=None)
     by = {r["student"]: r for r in summary.results}

@@ -202,7 +202,7 @@ def zygote_main(fd: int, cfg: dict):
 
     if cfg.get("plots"):
         # Only in the zygote for cells that use it: every child of a zygote that holds matplotlib
-        # costs more to fork, run and end (about 14 ms of CPU per submission here). Its font list
+        # costs more CPU to fork, run and end (docs/sandbox.md). Its font list
         # is copied in first, else the import rebuilds it (seconds). (Student processes have a
         # config folder of their own: child._private_matplotlib_dir.)
         font_cache, mpl_dir = cfg.get("font_cache"), os.environ.get("MPLCONFIGDIR")
