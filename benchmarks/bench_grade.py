@@ -48,7 +48,7 @@ MIX = {
 
 
 def _make_examples():
-    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / "make_examples.py")
+    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / ASSIGNMENT / "make_examples.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

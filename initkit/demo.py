@@ -15,8 +15,10 @@ from .grading.batch import BatchSummary
 
 
 def examples_dir(course: Course) -> Path:
-    """The shipped example submissions: examples/submitted/<student>/<assignment>/*.ipynb."""
-    return course.root / "examples" / "submitted"
+    """The assignment's example submissions:
+    examples/<assignment>/submitted/<student>/<assignment>/*.ipynb (made by
+    examples/<assignment>/make_examples.py)."""
+    return course.root / "examples" / course.assignment / "submitted"
 
 
 def run_demo(course: Course, out_dir: str | os.PathLike = "demo-output", *,
@@ -24,8 +26,8 @@ def run_demo(course: Course, out_dir: str | os.PathLike = "demo-output", *,
              **batch_options) -> BatchSummary:
     examples = examples_dir(course)
     if not examples.is_dir():
-        raise CourseError(f"{examples}: example submissions not found "
-                          "(python examples/make_examples.py builds them)")
+        raise CourseError(f"{examples}: example submissions not found (python "
+                          f"examples/{course.assignment}/make_examples.py builds them)")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     # The course's own examples are trusted: bubblewrap where it starts, else none.

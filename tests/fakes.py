@@ -59,8 +59,9 @@ def make_course(root: Path, points: dict[str, float] | None = None) -> Path:
     src = root / "source" / ASSIGNMENT / "init_symmetry.ipynb"
     src.parent.mkdir(parents=True)
     nbformat.write(source_notebook(points), str(src))
-    (root / "autograder").mkdir()
+    (root / "autograder" / ASSIGNMENT).mkdir(parents=True)
     (root / "autograder" / "__init__.py").write_text('"""The fake grader needs no hidden tests."""\n')
+    (root / "autograder" / ASSIGNMENT / "__init__.py").write_text('"""None here either."""\n')
     (root / "submitted").mkdir()
     return root
 

@@ -61,7 +61,7 @@ def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
 
 
 def _load_make_examples():
-    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / "make_examples.py")
+    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / ASSIGNMENT / "make_examples.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -70,7 +70,7 @@ def _load_make_examples():
 def test_examples_are_what_the_script_makes():
     make_examples = _load_make_examples()
     assert make_examples.stale(make_examples.build()) == [], \
-        "examples/submitted is stale: run python examples/make_examples.py"
+        f"examples/{ASSIGNMENT}/submitted is stale: run python examples/{ASSIGNMENT}/make_examples.py"
 
 
 # --------------------------------------------------------------------------- real autograder

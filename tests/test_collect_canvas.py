@@ -23,7 +23,7 @@ from initkit.lms.canvas_zip import LATE_NOTE, canvas_name, collect, read_canvas_
 from initkit.lock import output_lock
 
 NB = f"{ASSIGNMENT}.ipynb"
-EXAMPLES = REPO / "examples" / "submitted"
+EXAMPLES = REPO / "examples" / ASSIGNMENT / "submitted"
 
 
 def canvas_zip(path: Path, files: dict[str, bytes | str], folders: tuple[str, ...] = ()) -> Path:

@@ -44,7 +44,7 @@ def test_course_reads_criteria_and_points_from_the_source_notebook():
     assert COURSE.max_score == 100 and COURSE.manual_points == 10
     assert COURSE.source_notebook == REPO / "source" / ASSIGNMENT / "init_symmetry.ipynb"
     assert COURSE.release_notebook == REPO / "release" / ASSIGNMENT / "init_symmetry.ipynb"
-    assert COURSE.hidden_tests == REPO / "autograder"
+    assert COURSE.hidden_tests == REPO / "autograder" / ASSIGNMENT
 
 
 STUDENT_FUNCTIONS = [

@@ -489,7 +489,7 @@ def test_canvas_file_from_the_example_submissions(tmp_path):
 
     root = copy_real_course(tmp_path / "course")
     shutil.rmtree(root / "submitted")
-    shutil.copytree(REPO / "examples" / "submitted", root / "submitted")
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted", root / "submitted")
     course = Course.open(root, ASSIGNMENT)
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     api.grade(course, tmp_path / "out", gradebook=db, progress=False)

@@ -102,7 +102,7 @@ def graded(tmp_path_factory):
     """A course copy with three example submissions, graded by `initkit grade`: (root, results)."""
     root = copy_real_course(tmp_path_factory.mktemp("formgrader") / "course")
     for student in STUDENTS:
-        src = REPO / "examples" / "submitted" / student / ASSIGNMENT / f"{NB}.ipynb"
+        src = REPO / "examples" / ASSIGNMENT / "submitted" / student / ASSIGNMENT / f"{NB}.ipynb"
         dest = root / "submitted" / student / ASSIGNMENT / f"{NB}.ipynb"
         dest.parent.mkdir(parents=True)
         dest.write_bytes(src.read_bytes())

@@ -32,7 +32,7 @@ from initkit.gradescope import run as gs_run
 from initkit.gradescope.late import LatePolicy, LatePolicyError, lateness
 from initkit.gradescope.results import VISIBILITIES, failure_results
 
-EXAMPLES = REPO / "examples" / "submitted"
+EXAMPLES = REPO / "examples" / ASSIGNMENT / "submitted"
 NOTEBOOK = "init_symmetry.ipynb"
 VENV_PYTHON = sys.executable
 
@@ -699,7 +699,7 @@ def test_hidden_tests_are_unreadable_to_student_code_without_bubblewrap(
     out = setup_like_python.parents[2] / f"probe-{len(caps)}"
     out.mkdir()
     out.chmod(0o777)
-    hidden = sorted((source / "course" / "autograder").glob("test_*.py"))[0].name
+    hidden = sorted((source / "course" / "autograder" / ASSIGNMENT).glob("test_*.py"))[0].name
     targets = {"hidden test": f"/autograder/source/course/autograder/{hidden}",
                "hidden tests folder": "/autograder/source/course/autograder",
                "conftest": "/autograder/source/course/autograder/conftest.py",

@@ -200,7 +200,7 @@ def test_a_batch_of_messy_folders(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- one message per outcome
 
-CORRECT = REPO / "examples" / "submitted" / "correct" / ASSIGNMENT / NB
+CORRECT = REPO / "examples" / ASSIGNMENT / "submitted" / "correct" / ASSIGNMENT / NB
 
 
 def _says_graded(text: str) -> bool:

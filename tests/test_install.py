@@ -135,7 +135,7 @@ def _copy_course(dest: Path) -> Path:
     shutil.copy2(REPO / "nbgrader_config.py", dest)
     for folder in ("source", "release", "autograder"):
         shutil.copytree(REPO / folder, dest / folder, ignore=_NO_CACHES)
-    shutil.copytree(REPO / "examples" / "submitted", dest / "submitted", ignore=_NO_CACHES)
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted", dest / "submitted", ignore=_NO_CACHES)
     return dest
 
 
@@ -188,7 +188,7 @@ def test_installed_initkit_grades_the_course_it_is_given(venv, tmp_path):
     assert len(cost_cells) == 1 and cost_cells[0]["metadata"]["nbgrader"]["points"] == 5
     cost_cells[0]["metadata"]["nbgrader"]["points"] = 7
     source.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    (course / "autograder" / "test_only_in_this_course.py").write_text(
+    (course / "autograder" / ASSIGNMENT / "test_only_in_this_course.py").write_text(
         "import pytest\n\n\n"
         "@pytest.mark.criterion('cost')\n"
         "def test_only_in_this_course():\n"

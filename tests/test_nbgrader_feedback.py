@@ -82,7 +82,7 @@ def lifecycle(tmp_path_factory) -> Lifecycle:
         as_student(student, "fetch_assignment", ASSIGNMENT)
         mine = homes[student] / ASSIGNMENT / f"{NB}.ipynb"
         assert mine.is_file()                                         # the released notebook
-        example = REPO / "examples" / "submitted" / NOTEBOOKS[student] / ASSIGNMENT / f"{NB}.ipynb"
+        example = REPO / "examples" / ASSIGNMENT / "submitted" / NOTEBOOKS[student] / ASSIGNMENT / f"{NB}.ipynb"
         shutil.copy(example, mine)
         as_student(student, "submit", ASSIGNMENT)
 

@@ -62,7 +62,9 @@ class Origin:
 
 
 def audit_folder(course: "Course") -> Path:
-    return course.root / AUDIT_FOLDER
+    """The assignment's own audit material: audit/<assignment>/ (alternatives/, probes.py,
+    accepted.toml)."""
+    return course.root / AUDIT_FOLDER / course.assignment
 
 
 def reference_origin(course: "Course") -> Origin:

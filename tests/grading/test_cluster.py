@@ -43,7 +43,7 @@ def test_cluster_grades_exactly_as_a_local_run(cluster, tmp_path):
     local pool; the workers graded from their own copy of the bundle, in the sandbox."""
     course = Course.open(REPO, ASSIGNMENT)
     examples = tmp_path / "examples"        # all but the infinite loop (its cost is the timeout)
-    shutil.copytree(REPO / "examples" / "submitted", examples,
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted", examples,
                     ignore=lambda folder, names: ["infinite_loop"])
     local = grade_batch(course, tmp_path / "local", submissions_dir=examples, progress=False)
     remote = grade_batch(course, tmp_path / "remote", submissions_dir=examples, progress=False,
@@ -122,7 +122,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address} within 2 s"):
         connect(address, timeout=2)
     course = copy_real_course(tmp_path / "course")
-    shutil.copytree(REPO / "examples" / "submitted" / "correct", course / "submitted" / "alice")
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted" / "correct", course / "submitted" / "alice")
     code = cli.main(["grade", str(course), "--scheduler", address, "--quiet", "--no-gradebook"])
     assert code == 1
     assert f"cannot reach the Dask scheduler at {address}" in capsys.readouterr().err
@@ -133,7 +133,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
 def test_cli_grades_on_the_cluster(cluster, tmp_path, capsys):
     real = copy_real_course(tmp_path / "course")
     for student in ("correct", "zero_init_only"):
-        shutil.copytree(REPO / "examples" / "submitted" / student, real / "submitted" / student)
+        shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted" / student, real / "submitted" / student)
     code = cli.main(["grade", str(real), "--scheduler", cluster.scheduler_address, "--quiet",
                      "--no-gradebook"])
     assert code == 0, capsys.readouterr().err

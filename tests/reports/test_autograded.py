@@ -45,7 +45,7 @@ def graded(tmp_path_factory):
     """A copy of the course with three example submissions, graded by `initkit grade`."""
     course_dir = copy_real_course(tmp_path_factory.mktemp("c") / "course")
     for student in STUDENTS:
-        src = REPO / "examples" / "submitted" / student / ASSIGNMENT / NB
+        src = REPO / "examples" / ASSIGNMENT / "submitted" / student / ASSIGNMENT / NB
         dest = course_dir / "submitted" / student / ASSIGNMENT / NB
         dest.parent.mkdir(parents=True)
         dest.write_bytes(src.read_bytes())

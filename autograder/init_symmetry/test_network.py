@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from . import _checks as c
+from .. import _checks as c
 
 # --------------------------------------------------------------------------- forward
 

@@ -6,7 +6,7 @@ import pytest
 
 from initkit.sandbox import RNG, StudentError
 
-from . import _checks as c
+from .. import _checks as c
 
 # Several shapes: deep, single-layer, one-neuron hidden layer, 1x1.
 SHAPES = [[5, 4, 3, 1], [3, 2], [4, 1, 3], [1, 1]]

@@ -1,7 +1,7 @@
 """Build the example submissions graded by `initkit demo`.
 
-    python examples/make_examples.py           # (re)write examples/submitted/
-    python examples/make_examples.py --check   # exit 1 if the committed files are stale
+    python examples/init_symmetry/make_examples.py           # (re)write its submitted/
+    python examples/init_symmetry/make_examples.py --check   # exit 1 if the committed files are stale
 
 Each example is the release notebook with every answer filled in with the instructor's code
 (initkit.solutions.make_submission), then some functions replaced by what a student might write:
@@ -227,7 +227,7 @@ def build() -> dict[str, bytes]:
     from initkit.course import Course
     from initkit.solutions import make_submission
 
-    course = Course.open(HERE.parent, ASSIGNMENT)
+    course = Course.open(HERE.parent.parent, ASSIGNMENT)
     files = {}
     for student, overrides in EXAMPLES.items():
         text = nbformat.writes(make_submission(course, overrides)) + "\n"
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         wrong = stale(files)
         for rel in wrong:
-            print(f"stale: examples/submitted/{rel}", file=sys.stderr)
+            print(f"stale: {OUT / rel}", file=sys.stderr)
         return 1 if wrong else 0
     write(files)
     print(f"wrote {len(files)} example submissions to {OUT}")

@@ -5,7 +5,7 @@ import pytest
 
 from initkit.sandbox import RNG
 
-from . import _checks as c
+from .. import _checks as c
 
 TRAIN_DIMS = [3, 4, 3, 1]
 
