@@ -162,3 +162,11 @@ def collect_canvas(course: Course, zip_path: str | os.PathLike, *, force: bool =
     plan = read_canvas_zip(zip_path, course.submitted, course.assignment)
     with output_lock(course.submitted, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):
         return collect(plan, force=force)
+
+
+def check(course: Course, *, steps: tuple[str, ...] | None = None):
+    """Is the course's assignment ready to hand out and grade (initkit/check.py)? Returns a
+    check.CheckReport: what was checked, and every problem in one line each."""
+    from .check import STEPS, check_assignment
+
+    return check_assignment(course, steps=steps or STEPS)

@@ -195,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     _add_wait_option(p)
     p.set_defaults(func=_audit)
+
+    p = sub.add_parser("check", help="is an assignment ready to hand out and grade: totals, "
+                       "criteria and hidden tests, a fresh release and examples, the audit's "
+                       "alternatives (exit 1 on a problem)")
+    _add_course_options(p)
+    p.add_argument("--only", action="append", default=None, metavar="STEP",
+                   choices=("totals", "criteria", "release", "examples", "audit"),
+                   help="run only this step (repeatable; default: all)")
+    p.set_defaults(func=_check)
     return parser
 
 
@@ -313,6 +322,18 @@ def _gradescope(args) -> int:
                                     isolation=args.isolation,
                                     python=args.python)))
     return 0
+
+
+def _check(args) -> int:
+    from .api import check
+
+    report = check(_course(args), steps=tuple(args.only) if args.only else None)
+    print(f"initkit check {report.assignment}:")
+    print("\n".join(f"  {line}" for line in report.lines))
+    for problem in report.problems:
+        print(f"  PROBLEM: {problem}")
+    print("  ok" if report.ok else f"  {len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,7 +85,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     rows = {r["student"]: r for r in json.loads((out / "grades.json").read_text())["submissions"]}
     lost = {s: {n for n, c in r["criteria"].items() if c["score"] < c["max_score"]}
             for s, r in rows.items()}
-    assert rows["correct"]["score"] == 100 and rows["correct_written_differently"]["score"] == 100
+    full = Course.open(REPO, ASSIGNMENT).max_score
+    assert rows["correct"]["score"] == full and rows["correct_written_differently"]["score"] == full
     assert rows["broken_upload"]["status"] == "error"
     assert "he_variance" in lost["he_uses_1_over_fan_in"]
     assert "cost" in lost["cost_missing_1_over_m"]
@@ -96,7 +97,7 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert "backward_gradients" in lost["untouched_stub"]
     for student, r in rows.items():
         if student not in ("correct", "correct_written_differently", "broken_upload"):
-            assert r["status"] == "graded" and 0 < r["score"] < 100, student
+            assert r["status"] == "graded" and 0 < r["score"] < full, student
     # the feedback never shows hidden-test code
     hidden = [line.strip() for f in sorted((REPO / "autograder").rglob("*.py"))
               for line in f.read_text().splitlines() if len(line.strip()) > 20]
@@ -138,7 +139,7 @@ def test_bad_inputs_with_real_autograder(tmp_path):
     summary = api.grade(Course.open(course), tmp_path / "out", workers=2, progress=False,
                         gradebook=False)
     rows = {r["student"]: r for r in summary.results}
-    assert rows["ok"]["status"] == "graded" and rows["ok"]["score"] == 100
+    assert rows["ok"]["status"] == "graded" and rows["ok"]["score"] == Course.open(course).max_score
     for student, word in expected.items():
         r = rows[student]
         assert r["status"] == "error" and r["score"] == 0, student

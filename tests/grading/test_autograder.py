@@ -96,7 +96,7 @@ def _hidden_source_lines() -> set[str]:
 def test_solution_scores_full_marks_in_the_sandbox(graded):
     r = graded["solution"]
     assert r["status"] == "graded" and r["error"] is None
-    assert r["score"] == MAX_SCORE == 100, [t for t in r["tests"] if t["outcome"] != "passed"]
+    assert r["score"] == MAX_SCORE, [t for t in r["tests"] if t["outcome"] != "passed"]
     assert list(r["criteria"]) == list(CRITERIA)
     assert all(c["score"] == c["max_score"] for c in r["criteria"].values())
     assert r["isolation"] in ("bubblewrap", "none")
@@ -302,4 +302,4 @@ def test_the_instructors_given_code_runs_whatever_the_file_says(tmp_path):
     path = tmp_path / "edited_given.ipynb"
     nbformat.write(nb, str(path))
     r = grade_notebook(path, student_factory=InProcessStudent)
-    assert r["score"] == 100, [t for t in r["tests"] if t["outcome"] != "passed"][:3]
+    assert r["score"] == MAX_SCORE, [t for t in r["tests"] if t["outcome"] != "passed"][:3]
