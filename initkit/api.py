@@ -33,7 +33,7 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
     from .reports.background import BackgroundReports
 
     started = time.perf_counter()
-    out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
+    out = Path(out_dir) if out_dir is not None else course.default_output
     own = options.get("submissions_dir") is None
     if autograded is None:
         autograded = course.root / AUTOGRADED if own else out / AUTOGRADED
@@ -91,7 +91,7 @@ def feedback(course: Course, out_dir: str | os.PathLike | None = None, *,
     from .course import CourseError
     from .lock import output_lock
 
-    out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
+    out = Path(out_dir) if out_dir is not None else course.default_output
     if not out.is_dir():         # before the lock, which would create it (grades.json: once held)
         raise CourseError(f"{out / 'grades.json'}: no results to write feedback from (run initkit grade)")
     with output_lock(out, wait=wait, on_wait=lambda text: print(text, file=sys.stderr)):

@@ -206,7 +206,7 @@ def test_course_defaults_to_the_current_folder(tmp_path, monkeypatch, fake_batch
     add(course, "a", fake_submission())
     monkeypatch.chdir(course)
     assert cli.main(["grade", "--quiet", "--no-gradebook"]) == 0
-    assert (course / "grading-output" / "grades.csv").is_file()
+    assert (course / "grading-output" / ASSIGNMENT / "grades.csv").is_file()   # its own folder
     monkeypatch.chdir(tmp_path)
     assert cli.main(["grade", "--quiet", "--no-gradebook"]) == 2
     assert "not an nbgrader course directory" in capsys.readouterr().err

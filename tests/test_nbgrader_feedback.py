@@ -92,7 +92,7 @@ def lifecycle(tmp_path_factory) -> Lifecycle:
     _run(["nbgrader", "collect", ASSIGNMENT, *exchange], root, env)
 
     _run(["initkit.cli", "grade", str(root), "--workers", "2", "--quiet"], tmp, env)
-    results = {r["student"]: r for r in json.loads((root / "grading-output" / "grades.json").read_text())["submissions"]}
+    results = {r["student"]: r for r in json.loads((root / "grading-output" / ASSIGNMENT / "grades.json").read_text())["submissions"]}
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id=COURSE_ID) as gb:
         for student, (grade_id, score, comment) in MANUAL.items():   # what formgrader's form saves

@@ -334,7 +334,7 @@ def grade_batch(course: "Course", out_dir: str | os.PathLike | None = None, *,
                      submission's timestamp, as soon as it is filed (reports written meanwhile)
     """
     started = time.perf_counter()
-    out = Path(out_dir) if out_dir is not None else course.root / "grading-output"
+    out = Path(out_dir) if out_dir is not None else course.default_output
     root = Path(submissions_dir) if submissions_dir is not None else course.submitted
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from fakes import (ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course, run,
+from fakes import (ASSIGNMENT, REPO, example_score, add, copy_real_course, fake_submission, make_course, run,
                    scores)
+from initkit.reports.tables import num
 from initkit import cli
 from initkit.bundle import CourseBundle
 from initkit.course import Course
@@ -137,8 +138,9 @@ def test_cli_grades_on_the_cluster(cluster, tmp_path, capsys):
     code = cli.main(["grade", str(real), "--scheduler", cluster.scheduler_address, "--quiet",
                      "--no-gradebook"])
     assert code == 0, capsys.readouterr().err
-    rows = (real / "grading-output" / "grades.csv").read_text().splitlines()
-    assert [row.split(",")[:2] for row in rows[1:]] == [["correct", "100"], ["zero_init_only", "67.5"]]
+    rows = (real / "grading-output" / ASSIGNMENT / "grades.csv").read_text().splitlines()
+    assert [row.split(",")[:2] for row in rows[1:]] == [
+        ["correct", num(example_score("correct"))], ["zero_init_only", num(example_score("zero_init_only"))]]
 
 
 def test_workers_see_only_the_bundle(tmp_path):
