@@ -1,4 +1,5 @@
-"""`pytest autograder --submission PATH.ipynb`: grade one notebook with the hidden tests.
+"""`pytest autograder/<assignment> --submission PATH.ipynb`: grade one notebook with the hidden
+tests of that assignment (`pytest autograder --submission ...` where the course has one).
 
 The notebook runs in the sandbox (initkit.sandbox); the fixtures are `student` (its session) and
 `ref` (the trusted reference from the source notebook). A failed test shows only the message a
@@ -20,7 +21,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("initkit")
     group.addoption("--submission", metavar="PATH.ipynb", help="the notebook to grade")
     group.addoption("--assignment", default=None,
-                    help="the course's assignment (default: the only one in source/)")
+                    help="the course's assignment (default: the autograder/<assignment> folder "
+                    "named on the command line, else the only one in source/)")
     group.addoption("--in-process", action="store_true",
                     help="run the notebook in this process, WITHOUT isolation (trusted notebooks only)")
     group.addoption("--results-json", metavar="FILE", help="also write the test outcomes as JSON")
@@ -31,12 +33,24 @@ def pytest_configure(config):
     config._initkit_results = []
 
 
+def _named_assignment(config) -> str | None:
+    """The assignment whose folder (autograder/<assignment>) the command line names, if one."""
+    here = Path(__file__).resolve().parent
+    named = set()
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path != here and here in path.parents:
+            named.add(path.relative_to(here).parts[0])
+    return named.pop() if len(named) == 1 else None
+
+
 def _course(config) -> Course:
     """The course these hidden tests belong to: the folder above autograder/."""
     if not hasattr(config, "_initkit_course"):
         try:
-            config._initkit_course = Course.open(Path(__file__).resolve().parent.parent,
-                                                 config.getoption("--assignment"))
+            config._initkit_course = Course.open(
+                Path(__file__).resolve().parent.parent,
+                config.getoption("--assignment") or _named_assignment(config))
         except CourseError as exc:
             pytest.exit(f"cannot grade: {exc}", returncode=4)
     return config._initkit_course
@@ -56,7 +70,7 @@ def student(request):
 
     path = request.config.getoption("--submission")
     if not path:
-        pytest.exit("usage: pytest autograder --submission PATH.ipynb", returncode=4)
+        pytest.exit("usage: pytest autograder/<assignment> --submission PATH.ipynb", returncode=4)
     try:
         cells = read_submission(path)
     except SubmissionError as exc:

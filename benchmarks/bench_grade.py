@@ -3,7 +3,7 @@
     python benchmarks/bench_grade.py [-n 200] [--nbgrader-sample 10] [--workers N] [--keep]
 
 Builds N submissions in a temporary course (a realistic mix: mostly correct, some written
-differently, the common mistakes of examples/make_examples.py; no infinite loops, whose cost is
+differently, the common mistakes of examples/init_symmetry/make_examples.py; no infinite loops, whose cost is
 the timeout setting, not the machinery), then in one run times:
 
   initkit   the batch API as `initkit grade` runs it (sandboxed, all reports and the gradebook)
@@ -50,7 +50,7 @@ MIX = {
 
 
 def _make_examples():
-    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / "make_examples.py")
+    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / ASSIGNMENT / "make_examples.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -196,7 +196,7 @@ def collect_canvas(course: Course, zip_path: str | os.PathLike, *, force: bool =
         return collect(plan, force=force)
 
 
-def demo(course: Course, out_dir: str | os.PathLike = "demo-output", *,
+def demo(course: Course, out_dir: str | os.PathLike | None = None, *,
          workers: int | None = None, timeout: float | None = None, force: bool = False,
          progress: bool = True, wait: bool = False, isolation: str = "auto") -> GradeRun:
     """Grade the example submissions the course ships (`Course.examples`) into `out_dir`, with a
@@ -206,9 +206,10 @@ def demo(course: Course, out_dir: str | os.PathLike = "demo-output", *,
     from .course import CourseError
 
     if not course.examples.is_dir():
-        raise CourseError(f"{course.examples}: example submissions not found "
-                          "(python examples/make_examples.py builds them)")
-    out = Path(out_dir).resolve()
+        raise CourseError(f"{course.examples}: example submissions not found (python "
+                          f"examples/{course.assignment}/make_examples.py builds them)")
+    # Default: demo-output/<assignment> in the current folder, one per assignment.
+    out = Path(out_dir if out_dir is not None else Path("demo-output") / course.assignment).resolve()
     out.mkdir(parents=True, exist_ok=True)
     return grade(course, out, gradebook=f"sqlite:///{out / 'gradebook.db'}", wait=wait,
                  submissions_dir=course.examples, workers=workers, timeout=timeout, force=force,
@@ -232,8 +233,10 @@ def audit(course: Course, *, json_path: str | os.PathLike | None = None,
     from .course import CourseError
 
     if find_spec("mutmut") is None or find_spec("libcst") is None:
+        from .extras import install_command
+
         raise CourseError("initkit audit needs mutmut (its mutation operators): "
-                          'pip install "initkit[audit]"')
+                          + install_command("audit"))
     from .audit.run import audit as run_audit
 
     return run_audit(course, json_path=json_path, html_path=html_path, min_score=min_score,
@@ -263,3 +266,11 @@ def build_gradescope(course: Course, out: str | os.PathLike | None = None, *,
 
     return build_autograder(course, out, visibility=visibility, late_policy=late_policy,
                             timeout=timeout, isolation=isolation, python=python)
+
+
+def check(course: Course, *, steps: tuple[str, ...] | None = None):
+    """Is the course's assignment ready to hand out and grade (initkit/check.py)? Returns a
+    check.CheckReport: what was checked, and every problem in one line each."""
+    from .check import STEPS, check_assignment
+
+    return check_assignment(course, steps=steps or STEPS)

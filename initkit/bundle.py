@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .course import CONFIG_FILE, HIDDEN_TESTS, Course, CourseError
+from .course import CONFIG_FILE, Course, CourseError
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024     # hidden tests are code and small data, never a dataset
 _STUB_CONFIG = ("# Written by initkit: the grading bundle of a course (hidden tests and source "
@@ -27,17 +27,12 @@ class CourseBundle:
 
     @classmethod
     def of(cls, course: Course) -> "CourseBundle":
-        """The bundle of `course`'s assignment: the source notebook and every file of the hidden
-        tests folder (without bytecode caches)."""
+        """The bundle of `course`'s assignment: the source notebook, the assignment's hidden
+        tests folder and the helpers every assignment shares (Course.hidden_files), nothing of
+        another assignment."""
         files = {f"source/{course.assignment}/{course.notebook}": course.source_notebook.read_bytes()}
         hidden = course.hidden_tests
-        for folder, dirs, names in os.walk(hidden):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
-            for name in sorted(names):
-                path = Path(folder) / name
-                if name.endswith((".pyc", ".pyo")) or not path.is_file():
-                    continue
-                files[f"{HIDDEN_TESTS}/{path.relative_to(hidden).as_posix()}"] = path.read_bytes()
+        files.update((name, path.read_bytes()) for name, path in course.hidden_files())
         total = sum(len(data) for data in files.values())
         if total > MAX_BUNDLE_BYTES:
             raise CourseError(f"{hidden}: the hidden tests and source notebook come to "

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade every submission of an assignment in a course")
     _add_course_options(p)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help=f"output folder (default: COURSE_DIR/{DEFAULT_OUTPUT})")
+                   help=f"output folder (default: COURSE_DIR/{DEFAULT_OUTPUT}/ASSIGNMENT)")
     p.add_argument("--submissions", default=None, metavar="DIR",
                    help="read DIR/<student>/<assignment>/*.ipynb instead of COURSE_DIR/submitted")
     p.add_argument("--db", default=None, metavar="URL",
@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="grade the example submissions shipped in examples/")
     _add_course_options(p)
-    p.add_argument("--out", default="demo-output", metavar="DIR")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: demo-output/ASSIGNMENT in the current folder)")
     _add_batch_options(p)
     _add_isolation(p, "auto")           # the course's own examples: trusted code
     p.set_defaults(func=_demo)
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "comments given by hand in formgrader")
     _add_course_options(p)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help=f"the output folder of `initkit grade` (default: COURSE_DIR/{DEFAULT_OUTPUT})")
+                   help=f"the output folder of `initkit grade` (default: COURSE_DIR/{DEFAULT_OUTPUT}/ASSIGNMENT)")
     p.add_argument("--db", default=None, metavar="URL",
                    help="gradebook database URL (default: the course's gradebook.db)")
     _add_wait_option(p)
@@ -190,13 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 if the mutation score (0 to 1) is below X or a correct "
                    "alternative loses points (for CI)")
     p.add_argument("--out", default=None, metavar="DIR",
-                   help=f"grading cache (default: COURSE_DIR/{DEFAULT_OUTPUT}/audit)")
+                   help=f"grading cache (default: COURSE_DIR/{DEFAULT_OUTPUT}/ASSIGNMENT/audit)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="worker processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="regrade everything, ignoring the cache")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     _add_wait_option(p)
     p.set_defaults(func=_audit)
+
+    p = sub.add_parser("check", help="is an assignment ready to hand out and grade: totals, "
+                       "criteria and hidden tests, a fresh release and examples, the audit's "
+                       "alternatives (exit 1 on a problem)")
+    _add_course_options(p)
+    p.add_argument("--only", action="append", default=None, metavar="STEP",
+                   choices=("totals", "criteria", "release", "examples", "audit"),
+                   help="run only this step (repeatable; default: all)")
+    p.set_defaults(func=_check)
     return parser
 
 
@@ -313,6 +323,18 @@ def _gradescope(args) -> int:
                                     late_policy=args.late_policy, timeout=args.timeout,
                                     isolation=args.isolation, python=args.python)))
     return 0
+
+
+def _check(args) -> int:
+    from .api import check
+
+    report = check(_course(args), steps=tuple(args.only) if args.only else None)
+    print(f"initkit check {report.assignment}:")
+    print("\n".join(f"  {line}" for line in report.lines))
+    for problem in report.problems:
+        print(f"  PROBLEM: {problem}")
+    print("  ok" if report.ok else f"  {len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ class Course:
     release_notebook: Path = field(init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden_tests", self.root / HIDDEN_TESTS)
+        object.__setattr__(self, "hidden_tests", self.root / HIDDEN_TESTS / self.assignment)
         object.__setattr__(self, "release_notebook",
                            self.root / "release" / self.assignment / self.source_notebook.name)
 
@@ -54,22 +54,36 @@ class Course:
         """Points of the auto-graded part (the hidden tests)."""
         return sum(self.criteria.values())
 
+    def hidden_files(self) -> list[tuple[str, Path]]:
+        """(path relative to the course, file) of everything that grades this assignment in
+        `autograder/`: its own folder and the files at the top that every assignment shares
+        (never another assignment's folder), sorted, without bytecode caches."""
+        top = self.root / HIDDEN_TESTS
+        found = [p for p in top.iterdir() if p.is_file()] if top.is_dir() else []
+        if self.hidden_tests.is_dir():
+            found += [p for p in self.hidden_tests.rglob("*") if p.is_file()
+                      and "__pycache__" not in p.parts and not any(
+                          part.startswith(".") for part in p.relative_to(top).parts)]
+        found = [p for p in found if p.suffix not in (".pyc", ".pyo")]
+        return sorted((p.relative_to(self.root).as_posix(), p) for p in found)
+
+    @property
+    def default_output(self) -> Path:
+        """Where `initkit grade` writes (grades, feedback, cache) unless told otherwise: the
+        assignment's own folder, so grading one assignment never touches another's cache, tables
+        or pages; `initkit feedback` reads from it and `initkit audit` grades into its `audit/`."""
+        return self.root / DEFAULT_OUTPUT / self.assignment
+
     @property
     def submitted(self) -> Path:
         """nbgrader's `submitted/` folder (what `nbgrader collect` fills)."""
         return self.root / "submitted"
 
     @property
-    def default_output(self) -> Path:
-        """Where `initkit grade` writes (grades, feedback, cache) unless told otherwise; `initkit
-        feedback` reads from it and `initkit audit` grades into its `audit/`."""
-        return self.root / DEFAULT_OUTPUT
-
-    @property
     def examples(self) -> Path:
-        """The example submissions the course ships (`<student>/<assignment>/*.ipynb`, made by
-        examples/make_examples.py), which `initkit demo` grades."""
-        return self.root / "examples" / "submitted"
+        """The example submissions of the assignment (`<student>/<assignment>/*.ipynb`, made by
+        examples/<assignment>/make_examples.py), which `initkit demo` grades."""
+        return self.root / "examples" / self.assignment / "submitted"
 
     @classmethod
     def open(cls, root: str | os.PathLike | None = None, assignment: str | None = None) -> "Course":
@@ -82,9 +96,10 @@ class Course:
             raise CourseError(f"{root} is not an nbgrader course directory (it needs {CONFIG_FILE} "
                               "and source/); pass the course folder or run from it")
         assignment = _assignment(root, assignment)
-        if not (root / HIDDEN_TESTS).is_dir():
-            raise CourseError(f"{root / HIDDEN_TESTS}: no hidden tests (the course needs an "
-                              f"{HIDDEN_TESTS}/ folder of pytest tests)")
+        if not (root / HIDDEN_TESTS / assignment).is_dir():
+            raise CourseError(f"{root / HIDDEN_TESTS / assignment}: no hidden tests (each "
+                              f"assignment needs an {HIDDEN_TESTS}/<assignment>/ folder of pytest "
+                              "tests; docs/new-assignment.md)")
         source = _source_notebook(root / "source" / assignment)
         criteria, manual, layout = read_points(source)
         return cls(root=root, assignment=assignment, source_notebook=source, criteria=criteria,

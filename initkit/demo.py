@@ -1,6 +1,6 @@
 """`initkit demo`: what it prints besides the summary. The grading is initkit.api.demo.
 
-The examples are made from the release notebook by examples/make_examples.py; the demo writes
+The examples are made from the release notebook by examples/<assignment>/make_examples.py; the demo writes
 its gradebook into the output folder, so it never touches the course's own gradebook.db.
 """
 

@@ -22,6 +22,43 @@ from initkit.grading.result import error_result
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "init_symmetry"
 CRITERIA = Course.open(REPO, ASSIGNMENT).criteria       # the real course's criteria and points
+EXAMPLES = REPO / "examples" / ASSIGNMENT / "submitted"
+
+# What each shipped example loses: the share of each criterion's points it fails (its failing
+# tests' share of that criterion's tests). A property of the example and the hidden tests, not
+# of the points, so an instructor's re-weighting keeps every expected score right.
+EXAMPLE_LOSSES = {
+    "correct": {}, "correct_written_differently": {},
+    "cost_missing_1_over_m": {"cost": 3 / 4},
+    "he_uses_1_over_fan_in": {"he_variance": 3 / 4},
+    "infinite_loop": {"symmetry_check": 1},      # in the sandbox: after two timeouts, never called again
+    "symmetry_check_ignores_bias": {"symmetry_check": 1 / 7},
+    "tiled_random_rows": {"random": 1 / 2, "xavier_variance": 3 / 4, "he_variance": 3 / 4,
+                          "symmetry_breaking": 1},
+    "untouched_stub": {"backward_gradients": 1, "gradient_equality": 1},
+    "zero_init_only": {"random": 3 / 4, "xavier_variance": 3 / 4, "he_variance": 3 / 4,
+                       "symmetry_breaking": 1},
+}
+
+
+def _he_line() -> str:
+    from initkit.reports.tables import num
+
+    points = CRITERIA["he_variance"]
+    return f"initkit: {num(points / 4)} / {num(points)} points for he_variance (1 of 4 checks passed)"
+
+
+# What the he_uses_1_over_fan_in example's he_variance test cell says (1 of its 4 checks passes).
+HE_LINE = _he_line()
+
+
+def example_score(example: str, course: Course | None = None) -> float:
+    """The score `example` gets from `course` (default: this repository's) as grades round it."""
+    criteria = (course or Course.open(REPO, ASSIGNMENT)).criteria
+    if example == "broken_upload":
+        return 0.0
+    shares = EXAMPLE_LOSSES[example]
+    return round(sum(round(p * (1 - shares.get(n, 0)), 6) for n, p in criteria.items()), 6)
 MAX_SCORE = sum(CRITERIA.values())
 
 
@@ -59,8 +96,9 @@ def make_course(root: Path, points: dict[str, float] | None = None) -> Path:
     src = root / "source" / ASSIGNMENT / "init_symmetry.ipynb"
     src.parent.mkdir(parents=True)
     nbformat.write(source_notebook(points), str(src))
-    (root / "autograder").mkdir()
+    (root / "autograder" / ASSIGNMENT).mkdir(parents=True)
     (root / "autograder" / "__init__.py").write_text('"""The fake grader needs no hidden tests."""\n')
+    (root / "autograder" / ASSIGNMENT / "__init__.py").write_text('"""None here either."""\n')
     (root / "submitted").mkdir()
     return root
 

@@ -21,7 +21,7 @@ from initkit.course import Course
 from initkit.reference import reference_cells
 
 COURSE = Course.open(REPO, ASSIGNMENT)
-AUDIT = REPO / "audit"
+AUDIT = REPO / "audit" / ASSIGNMENT
 
 SAMPLE = '''def f(A, B, tol=1e-8):
     """Docstring: never mutated 1.5 sum axis."""
@@ -339,7 +339,7 @@ def test_a_removed_hidden_case_shows_up_as_a_survivor(tmp_path):
 
     intact = survivors(copy_real_course(tmp_path / "intact"))
     weak = copy_real_course(tmp_path / "weak")
-    _edit(weak / "autograder" / "test_symmetry.py", '"rows-differ", "same-W-different-biases", ',
+    _edit(weak / "autograder" / ASSIGNMENT / "test_symmetry.py", '"rows-differ", "same-W-different-biases", ',
           '"rows-differ", ')
     new = survivors(weak) - intact
     assert "reference:is_layer_symmetric:numpy.function:eb25a43d4f" in new      # np.all -> np.any on b
@@ -350,7 +350,7 @@ def test_a_too_strict_hidden_check_shows_up_as_a_false_fail(tmp_path):
     """The hidden cost check made exact (no tolerance): correct costs computed another way
     (a loop of math.log, log1p, matmul) lose points, reported as false fails with the message."""
     root = copy_real_course(tmp_path / "strict")
-    _edit(root / "autograder" / "test_network.py",
+    _edit(root / "autograder" / ASSIGNMENT / "test_network.py",
           "if abs(got - expected) > 1e-10 * max(1.0, abs(expected)):", "if got != expected:")
     data = run_audit(Course.open(root, ASSIGNMENT), folder=AUDIT, out_dir=root / "cache",
                      progress=False, functions=[],

@@ -91,7 +91,7 @@ def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
 
 
 def _load_make_examples():
-    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / "make_examples.py")
+    spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / ASSIGNMENT / "make_examples.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -100,7 +100,7 @@ def _load_make_examples():
 def test_examples_are_what_the_script_makes():
     make_examples = _load_make_examples()
     assert make_examples.stale(make_examples.build()) == [], \
-        "examples/submitted is stale: run python examples/make_examples.py"
+        f"examples/{ASSIGNMENT}/submitted is stale: run python examples/{ASSIGNMENT}/make_examples.py"
 
 
 # --------------------------------------------------------------------------- real autograder
@@ -115,7 +115,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     rows = {r["student"]: r for r in json.loads((out / "grades.json").read_text())["submissions"]}
     lost = {s: {n for n, c in r["criteria"].items() if c["score"] < c["max_score"]}
             for s, r in rows.items()}
-    assert rows["correct"]["score"] == 100 and rows["correct_written_differently"]["score"] == 100
+    full = Course.open(REPO, ASSIGNMENT).max_score
+    assert rows["correct"]["score"] == full and rows["correct_written_differently"]["score"] == full
     assert rows["broken_upload"]["status"] == "error"
     assert "he_variance" in lost["he_uses_1_over_fan_in"]
     assert "cost" in lost["cost_missing_1_over_m"]
@@ -126,7 +127,7 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert "backward_gradients" in lost["untouched_stub"]
     for student, r in rows.items():
         if student not in ("correct", "correct_written_differently", "broken_upload"):
-            assert r["status"] == "graded" and 0 < r["score"] < 100, student
+            assert r["status"] == "graded" and 0 < r["score"] < full, student
     # the feedback never shows hidden-test code
     hidden = [line.strip() for f in sorted((REPO / "autograder").rglob("*.py"))
               for line in f.read_text().splitlines() if len(line.strip()) > 20]
@@ -168,7 +169,7 @@ def test_bad_inputs_with_real_autograder(tmp_path):
     summary = api.grade(Course.open(course), tmp_path / "out", workers=2, progress=False,
                         gradebook=False)
     rows = {r["student"]: r for r in summary.results}
-    assert rows["ok"]["status"] == "graded" and rows["ok"]["score"] == 100
+    assert rows["ok"]["status"] == "graded" and rows["ok"]["score"] == Course.open(course).max_score
     for student, word in expected.items():
         r = rows[student]
         assert r["status"] == "error" and r["score"] == 0, student
@@ -235,7 +236,7 @@ def test_course_defaults_to_the_current_folder(tmp_path, monkeypatch, fake_batch
     add(course, "a", fake_submission())
     monkeypatch.chdir(course)
     assert cli.main(["grade", "--quiet", "--no-gradebook"]) == 0
-    assert (course / "grading-output" / "grades.csv").is_file()
+    assert (course / "grading-output" / ASSIGNMENT / "grades.csv").is_file()   # its own folder
     monkeypatch.chdir(tmp_path)
     assert cli.main(["grade", "--quiet", "--no-gradebook"]) == 2
     assert "not an nbgrader course directory" in capsys.readouterr().err
@@ -274,7 +275,7 @@ def test_regrade_some_students(tmp_path, monkeypatch, fake_batch, capsys):
 
 # --------------------------------------------------------------------------- a thin command line
 
-_EXAMPLE = REPO / "examples" / "submitted" / "correct" / ASSIGNMENT / "init_symmetry.ipynb"
+_EXAMPLE = REPO / "examples" / ASSIGNMENT / "submitted" / "correct" / ASSIGNMENT / "init_symmetry.ipynb"
 
 
 @pytest.mark.parametrize("argv, function, expected", [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, REPO, copy_real_course, fake_submission, make_course
+from fakes import ASSIGNMENT, REPO, copy_real_course, example_score, fake_submission, make_course
 from initkit import api, cli
 from initkit.course import Course, CourseError
 from initkit.handin import NOTE_FILE
@@ -23,7 +23,7 @@ from initkit.lms.canvas_zip import LATE_NOTE, canvas_name, collect, read_canvas_
 from initkit.lock import output_lock
 
 NB = f"{ASSIGNMENT}.ipynb"
-EXAMPLES = REPO / "examples" / "submitted"
+EXAMPLES = REPO / "examples" / ASSIGNMENT / "submitted"
 
 
 def canvas_zip(path: Path, files: dict[str, bytes | str], folders: tuple[str, ...] = ()) -> Path:
@@ -260,7 +260,9 @@ def test_collect_grade_export_round_trip(tmp_path, capsys):
     assert cli.main(["collect", "canvas", str(zip_path), str(course)]) == 0
     summary = api.grade(Course.open(course), course / "grading-output", workers=2, progress=False)
     scores = {r["student"]: r["score"] for r in summary.results}
-    assert scores == {"101": 100, "102": 92.5, "103": 67.5}
+    expected = {"101": example_score("correct"), "102": example_score("he_uses_1_over_fan_in"),
+                "103": example_score("zero_init_only")}
+    assert scores == expected
     notes = {r["student"]: r["notes"] for r in summary.results}
     assert LATE_NOTE not in notes["101"] and LATE_NOTE in notes["102"]
     assert any("init_symmetry (1).ipynb" in n for n in notes["103"])
@@ -279,7 +281,7 @@ def test_collect_grade_export_round_trip(tmp_path, capsys):
            "automatically: it holds 3 of the gradebook's 3 student id(s)" in printed
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     got = {r["ID"]: r[f"{ASSIGNMENT} (555)"] for r in rows if r["Student"] != "    Points Possible"}
-    assert got == {"101": "100", "102": "92.5", "103": "67.5", "104": "", "999": ""}
+    assert {k: float(v) if v else v for k, v in got.items()} == {**expected, "104": "", "999": ""}
     from initkit.reports.tables import read_grades_json
 
     rows = {r["student"]: r for r in read_grades_json(course / "grading-output" / "grades.json")}

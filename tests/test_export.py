@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import (ASSIGNMENT, REPO, add, copy_real_course, fake_submission, jupyter_env,
+from fakes import (ASSIGNMENT, EXAMPLE_LOSSES, REPO, example_score, add, copy_real_course, fake_submission, jupyter_env,
                    run)
 from initkit import cli
 from initkit.course import Course, CourseError
@@ -474,11 +474,8 @@ def test_plugin_with_two_assignments_takes_the_union_of_their_cells(course):
 
 # --------------------------------------------------------------------------- the real grader
 
-# `initkit grade` on examples/submitted (tests/test_install.py's EXAMPLE_GRADES), of 100.
-EXAMPLE_TOTALS = {"broken_upload": "0", "correct": "100", "correct_written_differently": "100",
-                  "cost_missing_1_over_m": "96.25", "he_uses_1_over_fan_in": "92.5",
-                  "infinite_loop": "95", "symmetry_check_ignores_bias": "99.286",
-                  "tiled_random_rows": "70", "untouched_stub": "75", "zero_init_only": "67.5"}
+# `initkit grade` on the examples (fakes.example_score: from the course's points).
+EXAMPLE_TOTALS = {e: example_score(e) for e in [*EXAMPLE_LOSSES, "broken_upload"]}
 
 
 @pytest.mark.slow
@@ -489,7 +486,7 @@ def test_canvas_file_from_the_example_submissions(tmp_path):
 
     root = copy_real_course(tmp_path / "course")
     shutil.rmtree(root / "submitted")
-    shutil.copytree(REPO / "examples" / "submitted", root / "submitted")
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted", root / "submitted")
     course = Course.open(root, ASSIGNMENT)
     db = f"sqlite:///{tmp_path / 'gradebook.db'}"
     api.grade(course, tmp_path / "out", gradebook=db, progress=False)

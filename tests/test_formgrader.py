@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, REPO, copy_real_course
+from fakes import ASSIGNMENT, REPO, copy_real_course, example_score
+from fakes import HE_LINE
 from initkit import api
 from initkit.course import Course
 from initkit.reports.autograded import criterion_text
@@ -102,7 +103,7 @@ def graded(tmp_path_factory):
     """A course copy with three example submissions, graded by `initkit grade`: (root, results)."""
     root = copy_real_course(tmp_path_factory.mktemp("formgrader") / "course")
     for student in STUDENTS:
-        src = REPO / "examples" / "submitted" / student / ASSIGNMENT / f"{NB}.ipynb"
+        src = REPO / "examples" / ASSIGNMENT / "submitted" / student / ASSIGNMENT / f"{NB}.ipynb"
         dest = root / "submitted" / student / ASSIGNMENT / f"{NB}.ipynb"
         dest.parent.mkdir(parents=True)
         dest.write_bytes(src.read_bytes())
@@ -234,11 +235,12 @@ def test_submissions_api_lists_initkits_scores(graded, formgrader):
         row = listed[student]
         assert (row["autograded"], row["submitted"]) == (True, True), student
         assert row["code_score"] == row["score"] == results[student]["score"], student
-        assert row["max_code_score"] == results[student]["max_score"] == 100, student
-        assert (row["max_score"], row["max_written_score"]) == (110, 10), student
+        course = Course.open(REPO, ASSIGNMENT)
+        assert row["max_code_score"] == results[student]["max_score"] == course.max_score, student
+        assert (row["max_score"], row["max_written_score"]) == (
+            course.max_score + course.manual_points, course.manual_points), student
         assert row["needs_manual_grade"], student                  # the two written answers
-    assert {s: listed[s]["score"] for s in STUDENTS} == {
-        "correct": 100, "he_uses_1_over_fan_in": 92.5, "broken_upload": 0}
+    assert {s: listed[s]["score"] for s in STUDENTS} == {s: example_score(s) for s in STUDENTS}
 
 
 def test_grades_api_gives_each_criterion_initkits_points(graded, formgrader, notebook_ids):
@@ -261,7 +263,7 @@ def test_grading_page_shows_initkits_messages(graded, formgrader, notebook_ids):
     assert status == 200, page[:2000]
     text = page_text(page)
     message = criterion_text(he, "he_variance")
-    assert message.splitlines()[0] == "initkit: 2.5 / 10 points for he_variance (1 of 4 checks passed)"
+    assert message.splitlines()[0] == HE_LINE
     for line in message.splitlines():
         assert line.strip() in text, line
     assert "he_uses_1_over_fan_in" in text                          # the student's name

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, REPO
+from fakes import CRITERIA, ASSIGNMENT, REPO
 from initkit import api, cli
 from initkit.bundle import CourseBundle
 from initkit.course import Course, CourseError
@@ -32,7 +32,8 @@ from initkit.gradescope import run as gs_run
 from initkit.gradescope.late import LatePolicy, LatePolicyError, lateness
 from initkit.gradescope.results import VISIBILITIES, failure_results
 
-EXAMPLES = REPO / "examples" / "submitted"
+FULL = sum(CRITERIA.values())      # the course's autograded points
+EXAMPLES = REPO / "examples" / ASSIGNMENT / "submitted"
 NOTEBOOK = "init_symmetry.ipynb"
 VENV_PYTHON = sys.executable
 
@@ -270,7 +271,7 @@ def test_a_broken_autograder_still_writes_results(built, course, tmp_path):
     to the instructor's log."""
     _, source = built
     root = make_root(tmp_path, source, {NOTEBOOK: example("correct")})
-    (root / "source" / "course" / "autograder" / "conftest.py").write_text("raise ImportError('x')\n")
+    (root / "source" / "course" / "autograder" / ASSIGNMENT / "conftest.py").write_text("raise ImportError('x')\n")
     results = grade_in_process(root)
     check_results(results, str(tmp_path))
     assert results["score"] == 0 and "problem on our side" in results["output"]
@@ -393,7 +394,7 @@ def test_isolation_none_chosen_at_build(course, tmp_path, capsys):
     results = grade_in_process(root)
     assert dict(os.environ) == before
     check_results(results, str(tmp_path))
-    assert results["extra_data"]["initkit"]["isolation"] == "none" and results["score"] == 100
+    assert results["extra_data"]["initkit"]["isolation"] == "none" and results["score"] == FULL
     assert "isolation: none (chosen when the autograder was built)" in capsys.readouterr().out
 
 
@@ -444,15 +445,15 @@ def test_visibility_and_late_policy(course, tmp_path):
     check_results(results, str(tmp_path))
     assert results["visibility"] == "after_published"
     assert {t["visibility"] for t in results["tests"]} == {"after_published"}
-    assert results["score"] == 80.0                       # 2 started days late: 20 % off 100
-    assert sum(t["score"] for t in results["tests"]) == 100
+    assert results["score"] == pytest.approx(0.8 * FULL)  # 2 started days late: 20 % off
+    assert sum(t["score"] for t in results["tests"]) == FULL
     assert "2 started days late, 20% off" in results["output"]
-    assert results["extra_data"]["initkit"]["score_before_late_penalty"] == 100
+    assert results["extra_data"]["initkit"]["score_before_late_penalty"] == FULL
     # An extension for the submitter: on time.
     metadata["users"][0]["assignment"] = {"due_date": "2026-03-04T00:00:00-08:00"}
     (root / "submission_metadata.json").write_text(json.dumps(metadata))
     results = grade_in_process(root)
-    assert results["score"] == 100 and "late" not in results["output"].lower()
+    assert results["score"] == FULL and "late" not in results["output"].lower()
 
 
 # --------------------------------------------------------------------------- the late policy
@@ -719,7 +720,7 @@ def test_hidden_tests_are_unreadable_to_student_code_without_bubblewrap(
     out = setup_like_python.parents[2] / f"probe-{len(caps)}"
     out.mkdir()
     out.chmod(0o777)
-    hidden = sorted((source / "course" / "autograder").glob("test_*.py"))[0].name
+    hidden = sorted((source / "course" / "autograder" / ASSIGNMENT).glob("test_*.py"))[0].name
     targets = {"hidden test": f"/autograder/source/course/autograder/{hidden}",
                "hidden tests folder": "/autograder/source/course/autograder",
                "conftest": "/autograder/source/course/autograder/conftest.py",

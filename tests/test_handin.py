@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fakes import ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course, run
+from fakes import CRITERIA, ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course, run
 from initkit import api
 from initkit.course import Course
 from initkit.handin import pick_notebook, read_hand_in, read_notebook_file
@@ -189,9 +189,9 @@ def test_a_batch_of_messy_folders(tmp_path, monkeypatch):
     assert time.monotonic() - started < 60
     rows = {r["student"]: r for r in summary.results}
     assert sorted(rows) == ["copies", "fifo", "linked", "renamed"]
-    assert rows["copies"]["score"] == 100 and rows["copies"]["notebook"] == NB
+    assert rows["copies"]["score"] == sum(CRITERIA.values()) and rows["copies"]["notebook"] == NB
     assert "not graded: Untitled.ipynb, init_symmetry-Copy1.ipynb" in rows["copies"]["notes"][0]
-    assert rows["renamed"]["score"] == 100 and rows["renamed"]["notebook"] == "init_symmetry (1).ipynb"
+    assert rows["renamed"]["score"] == sum(CRITERIA.values()) and rows["renamed"]["notebook"] == "init_symmetry (1).ipynb"
     assert rows["linked"]["status"] == "error" and "symbolic link" in rows["linked"]["error"]
     assert rows["fifo"]["status"] == "error" and "FIFO" in rows["fifo"]["error"]
     page = (course / "out" / "feedback" / "renamed" / ASSIGNMENT / "init_symmetry (1).html").read_text()
@@ -200,7 +200,7 @@ def test_a_batch_of_messy_folders(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- one message per outcome
 
-CORRECT = REPO / "examples" / "submitted" / "correct" / ASSIGNMENT / NB
+CORRECT = REPO / "examples" / ASSIGNMENT / "submitted" / "correct" / ASSIGNMENT / NB
 
 
 def _says_graded(text: str) -> bool:
@@ -243,7 +243,7 @@ def test_one_outcome_per_folder_with_the_real_autograder(tmp_path):
         text = page(student)          # (an error row is filed under the release's name)
         assert "could not be graded" in text and not _says_graded(text), student
     assert "real.ipynb" not in rows["linked"]["error"]          # the link is the error, alone
-    assert rows["copies"]["status"] == "graded" and rows["copies"]["score"] == 100
+    assert rows["copies"]["status"] == "graded" and rows["copies"]["score"] == sum(CRITERIA.values())
     assert saved["copies"]["notes"] == ["Graded init_symmetry.ipynb; also in your folder and not "
                                         "graded: Untitled.ipynb."]
     text = page("copies")

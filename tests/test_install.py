@@ -38,26 +38,19 @@ from pathlib import Path
 
 import pytest
 
+from fakes import CRITERIA, EXAMPLE_LOSSES, example_score
+from initkit.reports.tables import num
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "init_symmetry"
 NOTEBOOK = "init_symmetry.ipynb"
 
-# `initkit demo` on the example submissions shipped in examples/submitted:
-# student -> (score, status), of 100.
-EXAMPLE_GRADES = {
-    "broken_upload": (0, "error"),
-    "correct": (100, "graded"),
-    "correct_written_differently": (100, "graded"),
-    "cost_missing_1_over_m": (96.25, "graded"),       # cost: 1.25 of 5 (1 of its 4 tests)
-    "he_uses_1_over_fan_in": (92.5, "graded"),        # he_variance: 2.5 of 10
-    "infinite_loop": (95, "graded"),
-    "symmetry_check_ignores_bias": (99.286, "graded"),
-    "tiled_random_rows": (70, "graded"),
-    "untouched_stub": (75, "graded"),
-    "zero_init_only": (67.5, "graded"),
-}
+# `initkit demo` on the example submissions shipped in examples/<assignment>/submitted:
+# student -> (score as grades.csv shows it, status), from the course's points.
+EXAMPLE_GRADES = {e: (float(num(example_score(e))), "error" if e == "broken_upload" else "graded")
+                  for e in [*EXAMPLE_LOSSES, "broken_upload"]}
 
 # `initkit grade`'s exit status when every submission has its row but some rows are errors (a
 # broken upload): "graded, with errors" (docs/submissions.md).
@@ -135,7 +128,7 @@ def _copy_course(dest: Path) -> Path:
     shutil.copy2(REPO / "nbgrader_config.py", dest)
     for folder in ("source", "release", "autograder"):
         shutil.copytree(REPO / folder, dest / folder, ignore=_NO_CACHES)
-    shutil.copytree(REPO / "examples" / "submitted", dest / "submitted", ignore=_NO_CACHES)
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted", dest / "submitted", ignore=_NO_CACHES)
     return dest
 
 
@@ -170,8 +163,8 @@ def test_installed_initkit_grades_the_course_it_is_given(venv, tmp_path):
     got = {s: (float(r["score"]), r["status"]) for s, r in rows.items()}
     assert got == {s: (float(score), status) for s, (score, status) in EXAMPLE_GRADES.items()}, \
         _shown(proc)
-    assert {r["max_score"] for r in rows.values()} == {"100"}
-    assert rows["cost_missing_1_over_m"]["cost"] == "1.25"
+    assert {r["max_score"] for r in rows.values()} == {num(sum(CRITERIA.values()))}
+    assert rows["cost_missing_1_over_m"]["cost"] == num(CRITERIA["cost"] / 4)
 
     # The course decides: re-weight a criterion in the copy's source notebook (cost: 5 -> 7
     # points) and add a hidden test to the copy's autograder/ (criterion cost, always passes).
@@ -185,10 +178,12 @@ def test_installed_initkit_grades_the_course_it_is_given(venv, tmp_path):
     nb = json.loads(source.read_text(encoding="utf-8"))
     cost_cells = [c for c in nb["cells"]
                   if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "cost"]
-    assert len(cost_cells) == 1 and cost_cells[0]["metadata"]["nbgrader"]["points"] == 5
-    cost_cells[0]["metadata"]["nbgrader"]["points"] = 7
+    before = CRITERIA["cost"]
+    assert len(cost_cells) == 1 and cost_cells[0]["metadata"]["nbgrader"]["points"] == before
+    after = before + 2                                       # the re-weighting
+    cost_cells[0]["metadata"]["nbgrader"]["points"] = after
     source.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    (course / "autograder" / "test_only_in_this_course.py").write_text(
+    (course / "autograder" / ASSIGNMENT / "test_only_in_this_course.py").write_text(
         "import pytest\n\n\n"
         "@pytest.mark.criterion('cost')\n"
         "def test_only_in_this_course():\n"
@@ -201,18 +196,20 @@ def test_installed_initkit_grades_the_course_it_is_given(venv, tmp_path):
                   "--submissions", some)
     assert proc.returncode == 0, _shown(proc)                 # every submission graded
     rows = _grades_csv(cwd / "out-reweighted" / "grades.csv")
-    cost = 7 * (passed + 1) / (total + 1)                    # 7 * 2/5 = 2.8
+    full = sum(CRITERIA.values()) + after - before
+    cost = after * (passed + 1) / (total + 1)                # the new test passes too
     expected = {
-        "correct": (102, "graded", 7),
-        "cost_missing_1_over_m": (95 + cost, "graded", cost),   # 97.8
-        "he_uses_1_over_fan_in": (94.5, "graded", 7),
+        "correct": (full, "graded", after),
+        "cost_missing_1_over_m": (full - after + cost, "graded", cost),
+        "he_uses_1_over_fan_in": (full - CRITERIA["he_variance"] * EXAMPLE_LOSSES[
+            "he_uses_1_over_fan_in"]["he_variance"], "graded", after),
     }
     got = {s: (float(r["score"]), r["status"], float(r["cost"])) for s, r in rows.items()}
     assert got.keys() == expected.keys(), got
     for student, (score, status, cost_score) in expected.items():
         assert got[student] == (pytest.approx(score, abs=1e-3), status,
                                 pytest.approx(cost_score, abs=1e-3)), (student, got[student])
-    assert {r["max_score"] for r in rows.values()} == {"102"}
+    assert {r["max_score"] for r in rows.values()} == {num(full)}
     results = json.loads((cwd / "out-reweighted" / "grades.json").read_text(encoding="utf-8"))
     correct = next(r for r in results["submissions"] if r["student"] == "correct")
     assert "test_only_in_this_course" in {t["name"] for t in correct["tests"]}

@@ -16,7 +16,7 @@ from initkit import cli
 from initkit.reports.tables import read_grades_json
 from initkit.sandbox import host as sandbox_host
 
-EXAMPLES = REPO / "examples" / "submitted"
+EXAMPLES = REPO / "examples" / ASSIGNMENT / "submitted"
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fakes import ASSIGNMENT, REPO, copy_real_course
+from fakes import CRITERIA, ASSIGNMENT, REPO, copy_real_course
 from initkit import api, cli
 from initkit.course import Course
 from initkit.grading.grade import grade_hand_in
@@ -529,7 +529,7 @@ def env(tmp_path_factory) -> Env:
     load_tests(course), reference(course)     # collected once: the forked workers inherit them
     # ... and so do the modules the first grading imports (about 2 s in every worker otherwise)
     warm = in_process_grade(HandIn("warm-up", NOTEBOOK, correct()), course)
-    assert warm["score"] == 100, warm
+    assert warm["score"] == course.max_score, warm
     template = root / "template.db"
     write_gradebook([], course, db_url=f"sqlite:///{template}")   # (creating one takes seconds)
     return Env(course_dir, root, template, {})
@@ -661,7 +661,7 @@ def check_rows(results: list[dict], batch: list[tuple[str, Case]], submissions: 
             assert "\n" not in message, (what, r["error"])
             assert all(w in message.lower() for w in words), (what, words, r["error"])
         else:
-            assert r["status"] == "graded" and r["score"] == r["max_score"] == 100, (what, r)
+            assert r["status"] == "graded" and r["score"] == r["max_score"] == sum(CRITERIA.values()), (what, r)
             if case.note is None:
                 assert r["notes"] == [], (what, r["notes"])
             else:

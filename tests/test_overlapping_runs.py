@@ -177,7 +177,7 @@ def test_overlapping_grade_commands(tmp_path):
     """The real command: a second run is refused while the first grades, a third waits; the first
     is killed mid-way; the waiting one takes over and finishes with every output."""
     course = copy_real_course(tmp_path / "course")
-    examples = REPO / "examples" / "submitted"
+    examples = REPO / "examples" / ASSIGNMENT / "submitted"
     for student in ("correct", "he_uses_1_over_fan_in", "infinite_loop", "broken_upload"):
         for f in (examples / student).rglob("*.ipynb"):
             target = course / "submitted" / f.relative_to(examples)

@@ -74,7 +74,7 @@ EDITS = {"duplicated_test": _duplicate_test, "duplicated_answer": _duplicate_ans
 def course_with_edits(tmp_path_factory):
     root = copy_real_course(tmp_path_factory.mktemp("routes") / "course")
     course = Course.open(root, ASSIGNMENT)
-    faulty = nbformat.read(str(REPO / "examples" / "submitted" / "he_uses_1_over_fan_in" / ASSIGNMENT / NB),
+    faulty = nbformat.read(str(REPO / "examples" / ASSIGNMENT / "submitted" / "he_uses_1_over_fan_in" / ASSIGNMENT / NB),
                            as_version=4)
     for name, edit in EDITS.items():
         for base, prefix in ((make_submission(course), ""), (copy.deepcopy(faulty), "faulty_")):

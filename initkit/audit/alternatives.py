@@ -1,11 +1,11 @@
 """The course's audit folder: alternative correct solutions, probe inputs, accepted survivors.
 
-    <course>/audit/alternatives/<style>.py   correct solutions written in another style: top-level
+    <course>/audit/<assignment>/alternatives/<style>.py   correct solutions written in another style: top-level
                                              imports, the answer functions they replace (by name)
                                              and any helper functions those use
-    <course>/audit/probes.py                 probe_<function>(rng, fns) -> (args, kwargs): random
+    <course>/audit/<assignment>/probes.py                 probe_<function>(rng, fns) -> (args, kwargs): random
                                              inputs for the screening of mutants of <function>
-    <course>/audit/accepted.toml             survivors judged correct, each with an id and a reason
+    <course>/audit/<assignment>/accepted.toml             survivors judged correct, each with an id and a reason
 
 An "origin" is one complete correct solution: the reference (the source notebook's solutions) or
 the reference with one alternative's functions swapped in. Mutants are made of the functions an
@@ -62,7 +62,9 @@ class Origin:
 
 
 def audit_folder(course: "Course") -> Path:
-    return course.root / AUDIT_FOLDER
+    """The assignment's own audit material: audit/<assignment>/ (alternatives/, probes.py,
+    accepted.toml)."""
+    return course.root / AUDIT_FOLDER / course.assignment
 
 
 def reference_origin(course: "Course") -> Origin:

@@ -200,7 +200,7 @@ def screen(tasks: list[tuple[str, str, str]], *, base: list[str], origins: dict[
     if missing:
         from .alternatives import AuditSetupError
 
-        raise AuditSetupError(f"audit/probes.py has no probe_{missing[0]}(rng, fns) "
+        raise AuditSetupError(f"audit/<assignment>/probes.py has no probe_{missing[0]}(rng, fns) "
                               f"(missing: {', '.join(missing)})")
     _STATE.clear()
     _STATE.update(base=base, origins=origins, probes=probes, answers=answers,

@@ -61,8 +61,8 @@ def fingerprint(course: "Course", limits=None, grade: Callable | None = None) ->
         h.update(label.encode() + b"\0" + hashlib.sha256(data).digest())
 
     add("initkit", package_digest().encode())
-    for f in _files(course.hidden_tests):
-        add(f"hidden/{f.relative_to(course.hidden_tests).as_posix()}", f.read_bytes())
+    for name, f in course.hidden_files():
+        add(name, f.read_bytes())
     add("source", course.source_notebook.read_bytes())
     add("criteria", json.dumps(course.criteria).encode())
     add("python", platform.python_version().encode())

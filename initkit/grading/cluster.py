@@ -170,8 +170,10 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     try:
         from distributed import Client
     except ImportError:
+        from ..extras import install_command
+
         raise ClusterUsageError("grading on a Dask cluster needs dask.distributed: "
-                                'pip install "initkit[dask]"') from None
+                                + install_command("dask")) from None
     try:
         return Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:

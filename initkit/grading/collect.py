@@ -161,11 +161,17 @@ def _rename_module(module, old: str, new: str) -> None:
 
 @contextlib.contextmanager
 def _own_package(hidden_dir: Path) -> Iterator[dict]:
-    """While pytest imports the folder under its dotted name (e.g. "autograder"), that name and its
-    submodules are free in sys.modules; afterwards pytest's modules move to a fresh package name
-    (yielded dict: "package", set on exit) and what was there before is put back."""
+    """While pytest imports the folder under its dotted name (e.g. "autograder.init_symmetry"),
+    that name's top package and its submodules are free in sys.modules; afterwards the whole
+    package pytest imported (the assignment's tests and the helpers they share one level up)
+    moves to a fresh top-level name, so relative imports inside tests keep working when they run
+    later (yielded dict: "package", the tests' package under its new name, set on exit), and what
+    was there before is put back."""
     dotted = _pytest_package_name(hidden_dir)
     top = dotted.partition(".")[0]
+    top_dir = hidden_dir
+    for _ in dotted.split(".")[1:]:
+        top_dir = top_dir.parent
     hidden = {n: m for n, m in sys.modules.items() if _is_under(n, top)}
     for name in hidden:
         del sys.modules[name]
@@ -176,13 +182,14 @@ def _own_package(hidden_dir: Path) -> Iterator[dict]:
         imported = {n: m for n, m in sys.modules.items() if _is_under(n, top)}
         for name in imported:
             del sys.modules[name]
-        init = (hidden_dir / "__init__.py").resolve()
-        package = imported.get(dotted)
-        if package is not None and Path(getattr(package, "__file__", "") or "").resolve() == init:
-            info["package"] = new = _fresh_package()
+        init = (top_dir / "__init__.py").resolve()
+        package = imported.get(top)
+        if dotted in imported and package is not None and \
+                Path(getattr(package, "__file__", "") or "").resolve() == init:
+            new = _fresh_package()
+            info["package"] = new + dotted[len(top):]
             for name, module in imported.items():
-                if _is_under(name, dotted):
-                    _rename_module(module, name, new + name[len(dotted):])
+                _rename_module(module, name, new + name[len(top):])
         sys.modules.update(hidden)
 
 

@@ -22,7 +22,8 @@ from initkit.sandbox.inprocess import InProcessStudent
 from initkit.solutions import make_submission as _make_submission
 
 REPO = Path(__file__).resolve().parents[2]
-COURSE = Course.open(REPO, "init_symmetry")
+ASSIGNMENT = "init_symmetry"
+COURSE = Course.open(REPO, ASSIGNMENT)
 CRITERIA = COURSE.criteria
 MAX_SCORE = COURSE.max_score
 # The functions students implement: the hidden tests take the right answers from the reference.
@@ -84,7 +85,7 @@ def graded(host, notebooks):
 def _hidden_source_lines() -> set[str]:
     """Distinctive lines of the hidden tests' code (what must never reach a student)."""
     lines = set()
-    for f in COURSE.hidden_tests.glob("*.py"):
+    for f in (f for _, f in COURSE.hidden_files() if f.suffix == ".py"):
         for line in f.read_text().splitlines():
             line = line.strip()
             if len(line) > 25 and not line.startswith(("#", '"', "'")):
@@ -95,7 +96,7 @@ def _hidden_source_lines() -> set[str]:
 def test_solution_scores_full_marks_in_the_sandbox(graded):
     r = graded["solution"]
     assert r["status"] == "graded" and r["error"] is None
-    assert r["score"] == MAX_SCORE == 100, [t for t in r["tests"] if t["outcome"] != "passed"]
+    assert r["score"] == MAX_SCORE, [t for t in r["tests"] if t["outcome"] != "passed"]
     assert list(r["criteria"]) == list(CRITERIA)
     assert all(c["score"] == c["max_score"] for c in r["criteria"].values())
     assert r["isolation"] in ("bubblewrap", "none")
@@ -285,8 +286,8 @@ def test_reference_skips_experiments_and_test_cells_and_names_missing_functions(
 
 
 def test_hidden_tests_live_in_the_course():
-    assert COURSE.hidden_tests == REPO / "autograder"
-    assert (COURSE.hidden_tests / "conftest.py").is_file()
+    assert COURSE.hidden_tests == REPO / "autograder" / ASSIGNMENT
+    assert (COURSE.hidden_tests.parent / "conftest.py").is_file()    # pytest autograder/<a> ...
 
 
 def test_the_instructors_given_code_runs_whatever_the_file_says(tmp_path):
@@ -301,4 +302,4 @@ def test_the_instructors_given_code_runs_whatever_the_file_says(tmp_path):
     path = tmp_path / "edited_given.ipynb"
     nbformat.write(nb, str(path))
     r = grade_notebook(path, student_factory=InProcessStudent)
-    assert r["score"] == 100, [t for t in r["tests"] if t["outcome"] != "passed"][:3]
+    assert r["score"] == MAX_SCORE, [t for t in r["tests"] if t["outcome"] != "passed"][:3]

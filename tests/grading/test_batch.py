@@ -20,6 +20,8 @@ from initkit.grading import discover as discovery
 from initkit.handin import HandIn
 from initkit.submission import SubmissionError
 
+FULL = sum(CRITERIA.values())     # the fake course has the real course's points
+
 @pytest.fixture
 def course(tmp_path, monkeypatch):
     monkeypatch.setenv("INITKIT_FAKE_LOG", str(tmp_path / "calls.log"))
@@ -40,8 +42,8 @@ def test_discovery_errors_and_graded_rows(course):
     summary = run(course)
     rows = {r["student"]: r for r in summary.results}
     assert list(rows) == ["alice", "bob", "carol", "dave", "erin"]
-    assert rows["alice"]["score"] == 100 and rows["alice"]["status"] == "graded"
-    assert rows["bob"]["score"] == 100 - CRITERIA["he_variance"] - CRITERIA["cost"]
+    assert rows["alice"]["score"] == FULL and rows["alice"]["status"] == "graded"
+    assert rows["bob"]["score"] == FULL - CRITERIA["he_variance"] - CRITERIA["cost"]
     assert rows["carol"]["status"] == "error" and "carol" in rows["carol"]["error"]
     assert "no notebook" in rows["carol"]["error"]
     assert rows["dave"]["status"] == "error" and "2 notebooks" in rows["dave"]["error"]
@@ -64,7 +66,7 @@ def test_second_run_grades_nothing_and_force_regrades(course):
     add(course, "b", fake_submission(fail=["update"], note="b2"))               # b resubmits
     third = run(course)
     assert third.graded_now == 1 and calls(course) == ["a", "b", "b", "c"]
-    assert scores(third)["b"][1] == 100 - CRITERIA["update"]
+    assert scores(third)["b"][1] == FULL - CRITERIA["update"]
     forced = run(course, force=True)
     assert forced.graded_now == 3
 
@@ -121,7 +123,7 @@ def test_crashing_worker_costs_one_row(course):
     summary = run(course, workers=2)
     rows = {r["student"]: r for r in summary.results}
     assert rows["b"]["status"] == "error" and "worker process died" in rows["b"]["error"]
-    assert all(rows[s]["score"] == 100 for s in "acd")
+    assert all(rows[s]["score"] == FULL for s in "acd")
 
 
 def test_hung_worker_is_killed_by_watchdog(course):

@@ -51,7 +51,7 @@ def test_every_input_changes_the_key(course, package, monkeypatch, change):
     elif change == "hidden test":
         _edit(course.hidden_tests / "test_init.py")
     elif change == "hidden test helper":
-        _edit(course.hidden_tests / "_checks.py")
+        _edit(course.hidden_tests.parent / "_checks.py")        # shared by every assignment
     elif change == "source notebook":
         _edit(course.source_notebook)
     elif change == "python":
@@ -62,6 +62,14 @@ def test_every_input_changes_the_key(course, package, monkeypatch, change):
     after = cache.fingerprint(course, Limits(call_timeout=1.0) if change == "limits" else Limits(),
                               (lambda: None) if change == "grade function" else cache.fingerprint)
     assert after != before, change
+
+
+def test_another_assignments_hidden_tests_do_not_change_the_key(course):
+    before = cache.fingerprint(course)
+    other = course.hidden_tests.parent / "another_assignment"
+    other.mkdir()
+    (other / "test_other.py").write_text("X = 1\n")
+    assert cache.fingerprint(course) == before
 
 
 def test_bytecode_caches_do_not_change_the_key(course, package):

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from fakes import (ASSIGNMENT, REPO, add, copy_real_course, fake_submission, make_course,
-                   raising_grade, run, scores)
+from fakes import (ASSIGNMENT, REPO, add, copy_real_course, example_score, fake_submission,
+                   make_course, raising_grade, run, scores)
+from initkit.reports.tables import num
 from initkit import cli
 from initkit.bundle import CourseBundle
 from initkit.course import Course
@@ -43,7 +44,7 @@ def test_cluster_grades_exactly_as_a_local_run(cluster, tmp_path):
     local pool; the workers graded from their own copy of the bundle, in the sandbox."""
     course = Course.open(REPO, ASSIGNMENT)
     examples = tmp_path / "examples"        # all but the infinite loop (its cost is the timeout)
-    shutil.copytree(REPO / "examples" / "submitted", examples,
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted", examples,
                     ignore=lambda folder, names: ["infinite_loop"])
     local = grade_batch(course, tmp_path / "local", submissions_dir=examples, progress=False)
     remote = grade_batch(course, tmp_path / "remote", submissions_dir=examples, progress=False,
@@ -138,7 +139,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address} within 2 s"):
         connect(address, timeout=2)
     course = copy_real_course(tmp_path / "course")
-    shutil.copytree(REPO / "examples" / "submitted" / "correct", course / "submitted" / "alice")
+    shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted" / "correct", course / "submitted" / "alice")
     code = cli.main(["grade", str(course), "--scheduler", address, "--quiet", "--no-gradebook"])
     assert code == 1
     assert f"cannot reach the Dask scheduler at {address}" in capsys.readouterr().err
@@ -149,12 +150,13 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
 def test_cli_grades_on_the_cluster(cluster, tmp_path, capsys):
     real = copy_real_course(tmp_path / "course")
     for student in ("correct", "zero_init_only"):
-        shutil.copytree(REPO / "examples" / "submitted" / student, real / "submitted" / student)
+        shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted" / student, real / "submitted" / student)
     code = cli.main(["grade", str(real), "--scheduler", cluster.scheduler_address, "--quiet",
                      "--no-gradebook"])
     assert code == 0, capsys.readouterr().err
-    rows = (real / "grading-output" / "grades.csv").read_text().splitlines()
-    assert [row.split(",")[:2] for row in rows[1:]] == [["correct", "100"], ["zero_init_only", "67.5"]]
+    rows = (real / "grading-output" / ASSIGNMENT / "grades.csv").read_text().splitlines()
+    assert [row.split(",")[:2] for row in rows[1:]] == [
+        ["correct", num(example_score("correct"))], ["zero_init_only", num(example_score("zero_init_only"))]]
 
 
 def test_workers_see_only_the_bundle(tmp_path):

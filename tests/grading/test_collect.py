@@ -19,7 +19,8 @@ from initkit.grading import collect, runner
 from initkit.grading.collect import HiddenTestsError, load_tests
 
 REPO = Path(__file__).resolve().parents[2]
-COURSE = Course.open(REPO, "init_symmetry")
+ASSIGNMENT = "init_symmetry"
+COURSE = Course.open(REPO, ASSIGNMENT)
 
 # A pytest plugin for the reference run: what pytest itself sees for each item.
 _DUMP_PLUGIN = '''
@@ -66,14 +67,14 @@ def view(tests) -> list[dict]:
 
 def make_course(root: Path, files: dict[str, str] | None = None) -> Course:
     """A copy of the course (config, source notebook, hidden tests) at `root`, with `files`
-    (path in autograder/ -> text) added or replaced."""
+    (path in autograder/<assignment>/ -> text) added or replaced."""
     root.mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(REPO / "source" / "init_symmetry", root / "source" / "init_symmetry")
     shutil.copytree(REPO / "autograder", root / "autograder",
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     for name, text in (files or {}).items():
-        (root / "autograder" / name).write_text(textwrap.dedent(text), encoding="utf-8")
+        (root / "autograder" / ASSIGNMENT / name).write_text(textwrap.dedent(text), encoding="utf-8")
     return Course.open(root, "init_symmetry")
 
 
@@ -98,7 +99,7 @@ def test_the_course_tests_get_their_parameters_and_fixtures():
     assert (seed.params, seed.fixtures, seed.func.__name__) == ({}, ("student",), "test_random_seed")
     # the functions are the hidden modules' own, imported under a package name of their own
     assert seed.func.__module__.startswith("_initkit_hidden_tests")
-    assert Path(seed.func.__code__.co_filename) == REPO / "autograder" / "test_init.py"
+    assert Path(seed.func.__code__.co_filename) == REPO / "autograder" / ASSIGNMENT / "test_init.py"
 
 
 # --------------------------------------------------------------------------- parametrization
@@ -158,7 +159,7 @@ TRICKY = '''
 
     @pytest.mark.criterion("update")
     def test_lazy_relative_import(student):
-        from . import _checks
+        from .. import _checks
 
         return _checks
 '''
@@ -193,7 +194,7 @@ def test_tricky_parametrization_is_collected_as_pytest_collects_it(tmp_path):
     assert runner.run_test(default, student=None, ref=None) == ("passed", "")
     # a relative import inside a test, run after collection, finds this course's module
     checks = tricky["test_lazy_relative_import"].func(student=None)
-    assert Path(checks.__file__) == course.hidden_tests / "_checks.py"
+    assert Path(checks.__file__) == course.root / "autograder" / "_checks.py"   # shared, one level up
     assert checks.__name__.startswith("_initkit_hidden_tests")
 
 
@@ -202,19 +203,19 @@ def test_tricky_parametrization_is_collected_as_pytest_collects_it(tmp_path):
 MARKED = {"test_which.py": '''
     import pytest
 
-    from . import _checks as c
+    from .. import _checks as c
 
 
     @pytest.mark.criterion("zeros")
     def test_which(student):
-        from . import _checks as lazy
+        from .. import _checks as lazy
 
         return c.WHICH, lazy.WHICH
 '''}
 
 
 def _with_marker(course: Course, which: str) -> None:
-    checks = course.hidden_tests / "_checks.py"
+    checks = course.root / "autograder" / "_checks.py"
     checks.write_text(checks.read_text(encoding="utf-8") + f"\nWHICH = {which!r}\n", encoding="utf-8")
 
 
@@ -366,9 +367,8 @@ def test_what_the_grader_cannot_run_is_a_clear_error(tmp_path, source, message):
 
 def test_a_broken_conftest_is_a_clear_error(tmp_path):
     course = make_course(tmp_path / "course")
-    conftest = course.hidden_tests / "conftest.py"
-    conftest.write_text(conftest.read_text(encoding="utf-8") + "\nraise ValueError('broken on purpose')\n",
-                        encoding="utf-8")
+    (course.hidden_tests / "conftest.py").write_text("raise ValueError('broken on purpose')\n",
+                                                     encoding="utf-8")
     with pytest.raises(HiddenTestsError, match=r"could not collect(.|\n)*broken on purpose"):
         load_tests(course)
 

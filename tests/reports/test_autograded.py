@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from fakes import ASSIGNMENT, REPO, copy_real_course
+from fakes import HE_LINE
 from initkit import api
 from initkit.course import Course
 from initkit.reports.autograded import annotate, release_cells, restore_cells
@@ -45,7 +46,7 @@ def graded(tmp_path_factory):
     """A copy of the course with three example submissions, graded by `initkit grade`."""
     course_dir = copy_real_course(tmp_path_factory.mktemp("c") / "course")
     for student in STUDENTS:
-        src = REPO / "examples" / "submitted" / student / ASSIGNMENT / NB
+        src = REPO / "examples" / ASSIGNMENT / "submitted" / student / ASSIGNMENT / NB
         dest = course_dir / "submitted" / student / ASSIGNMENT / NB
         dest.parent.mkdir(parents=True)
         dest.write_bytes(src.read_bytes())
@@ -69,7 +70,7 @@ def test_initkit_grade_writes_what_nbgrader_reads(graded):
         assert _nbgrader_total(path) == pytest.approx(results[student]["score"]), student
     assert (folder / "correct" / ASSIGNMENT / "timestamp.txt").is_file()
     he = _test_cell_text(folder / "he_uses_1_over_fan_in" / ASSIGNMENT / NB, "he_variance")
-    assert he.startswith("initkit: 2.5 / 10 points for he_variance (1 of 4 checks passed)")
+    assert he.startswith(HE_LINE)
     assert "is 1/fan_in (LeCun)" in he
     broken = nbformat.read(str(folder / "broken_upload" / ASSIGNMENT / NB), as_version=4)
     assert "initkit could not grade this submission" in broken.cells[0].source
