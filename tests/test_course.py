@@ -108,6 +108,7 @@ def release():
 
 # ----------------------------------------------------------------------------- the source notebook
 
+@pytest.mark.slow
 def test_source_passes_nbgrader_validate():
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(COURSE.source_notebook)],
@@ -154,6 +155,7 @@ def executed_source(source):
     return nb
 
 
+@pytest.mark.slow
 def test_source_runs_and_visible_tests_pass(executed_source):
     for name, cell in criterion_cells(executed_source).items():
         assert "visible checks passed" in stdout_of(cell), name
@@ -163,6 +165,7 @@ def _md_cell(nb, cell_id):
     return next(c for c in nb.cells if c.get("id") == cell_id).source
 
 
+@pytest.mark.slow
 def test_experiments_reach_the_stated_numbers(executed_source):
     report = stdout_of(executed_source.cells[-1])
     results = json.loads(report[report.index("RESULTS") + len("RESULTS"):])
@@ -189,6 +192,7 @@ def test_experiments_reach_the_stated_numbers(executed_source):
             assert 0.7 <= got / float(value) <= 1.4, (activation, init, got, value)
 
 
+@pytest.mark.slow
 def test_experiment_outputs_show_the_failure_modes(executed_source):
     text = stdout_of(next(c for c in executed_source.cells if c.get("id") == "experiment-zero-gradients"))
     assert "cost 0.693147, ln 2 = 0.693147" in text
@@ -255,6 +259,7 @@ def executed_stub_release(release):
     return execute(nb, allow_errors=True)
 
 
+@pytest.mark.slow
 def test_untouched_release_fails_every_visible_test_cleanly(executed_stub_release):
     for cell in executed_stub_release.cells:
         if cell.cell_type != "code":
@@ -280,6 +285,7 @@ def executed_stub_depth(release):
     return execute(nb, allow_errors=True)
 
 
+@pytest.mark.slow
 def test_depth_experiment_names_the_missing_initializations_instead_of_empty_axes(executed_stub_depth):
     cell = next(c for c in executed_stub_depth.cells if c.get("id") == "experiment-depth")
     assert not errors_of(cell), errors_of(cell)
@@ -289,6 +295,7 @@ def test_depth_experiment_names_the_missing_initializations_instead_of_empty_axe
         "uses your initializations, and they still raise NotImplementedError. Then run this cell again.\n")
 
 
+@pytest.mark.slow
 def test_depth_experiment_draws_its_figure_in_the_source(executed_source):
     cell = next(c for c in executed_source.cells if c.get("id") == "experiment-depth")
     assert len(images_of(cell)) == 1 and "Implement" not in stdout_of(cell)
@@ -326,6 +333,7 @@ def executed_submission():
     return execute(without_experiments(make_submission()), allow_errors=True)
 
 
+@pytest.mark.slow
 def test_made_submission_passes_every_visible_test(executed_submission):
     for cell in executed_submission.cells:
         assert not errors_of(cell), (cell.get("id"), errors_of(cell))

@@ -39,6 +39,9 @@ SERVER_START_SECONDS = 60
 HTTP_SECONDS = 60
 BROWSER_SECONDS = 60
 
+# End to end (nbgrader's command line, a server or a browser): .ci/run's slow step runs it.
+pytestmark = pytest.mark.slow
+
 
 # --------------------------------------------------------------------------- processes
 

@@ -756,6 +756,7 @@ def alone(env: Env, name: str, layout: tuple) -> tuple[list[str], dict, bytes]:
 
 @fuzz(14)
 @given(batch=batches(broken_notebooks()), gradebook=st.booleans())
+@pytest.mark.slow
 def test_broken_notebooks_beside_correct_ones(env, batch, gradebook):
     check_batch(env, batch, gradebook=gradebook)
 
@@ -775,6 +776,7 @@ def test_the_notebook_rule(env, batch):
 @fuzz(7)
 @given(batch=batches(st.one_of(correct_cases(), truncated(), not_notebooks()), most=4,
                      names=student_names()), gradebook=st.booleans())
+@pytest.mark.slow
 def test_odd_folder_names(env, batch, gradebook):
     check_batch(env, batch, gradebook=gradebook)
 

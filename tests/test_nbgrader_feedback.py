@@ -45,6 +45,9 @@ MANUAL = {                             # what the TA gives each student, by hand
     OTHER: ("written_symmetry_breaking", 5.0, "Exactly: random biases alone break nothing useful."),
 }
 
+# End to end (nbgrader's command line, a server or a browser): .ci/run's slow step runs it.
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Lifecycle:

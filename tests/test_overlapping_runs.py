@@ -73,6 +73,7 @@ def _lock_text(folder: Path) -> str:
     return (folder / LOCK_FILE).read_text()
 
 
+@pytest.mark.slow
 def test_gradebook_writes_wait_for_another_writer(tmp_path, monkeypatch):
     """formgrader (or nbgrader) holding a write transaction for 11 s, longer than SQLite's
     default wait of 5 s: the gradebook writer waits, then writes, and keeps the other change."""
@@ -138,6 +139,7 @@ print(sorted(set(written.failed.values()))[:3], file=sys.stderr)
 """
 
 
+@pytest.mark.slow
 def test_two_runs_writing_one_gradebook_at_once(tmp_path):
     """Two runs (different output folders, one gradebook) adding the same 300 new students at
     the same moment: both finish, no IntegrityError, every grade recorded once."""
@@ -173,6 +175,7 @@ def _initkit(*args, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_overlapping_grade_commands(tmp_path):
     """The real command: a second run is refused while the first grades, a third waits; the first
     is killed mid-way; the waiting one takes over and finishes with every output."""

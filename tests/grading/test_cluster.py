@@ -66,6 +66,7 @@ def test_cluster_grades_exactly_as_a_local_run(cluster, tmp_path):
     assert again.reused == 9 and again.graded_now == 0
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_loses_nothing(cluster, tmp_path):
     course = make_course(tmp_path / "course")
     for i in range(16):
@@ -134,6 +135,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     address = f"tcp://127.0.0.1:{_free_port()}"
     with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address} within 2 s"):
@@ -147,6 +149,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
         connect("nonsense://x", timeout=2)
 
 
+@pytest.mark.slow
 def test_cli_grades_on_the_cluster(cluster, tmp_path, capsys):
     real = copy_real_course(tmp_path / "course")
     for student in ("correct", "zero_init_only"):

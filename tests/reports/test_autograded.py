@@ -94,6 +94,7 @@ def test_a_rerun_leaves_unchanged_autograded_notebooks_alone(graded):
     assert path.stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_nbgrader_autograde_grades_with_initkit(graded, tmp_path):
     """`nbgrader autograde` (what formgrader's button runs) with the course's config gives
     initkit's scores and messages, not the visible tests' verdict."""

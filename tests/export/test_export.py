@@ -390,6 +390,7 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_plugin_through_nbgraders_command_line(course):
     """`nbgrader export --exporter=...` in the course: a row per student, a column per criterion,
     the totals equal to nbgrader's own CSV export's, students without a submission included."""

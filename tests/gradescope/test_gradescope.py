@@ -217,6 +217,7 @@ def test_isolation_option(course, tmp_path, capsys):
 # --------------------------------------------------------------------------- grading
 
 
+@pytest.mark.slow
 def test_scores_equal_initkit_grade_on_every_example(built, course, tmp_path):
     """Each example graded by `initkit grade` and by the autograder: the same score, criterion by
     criterion; the broken upload is 0 with an explanation. One upload is renamed, as browsers do."""
