@@ -1,4 +1,6 @@
-"""Options shared by the test suite."""
+"""Options and fixtures shared by the test suite."""
+
+import pytest
 
 
 def pytest_addoption(parser):
@@ -15,3 +17,18 @@ def pytest_configure(config):
     from initkit.reports.writer import warm_up
 
     warm_up()
+
+
+
+@pytest.fixture
+def fake_batch(monkeypatch):
+    """Route initkit.api's batch call to the fake grader (tests/fakes.py; no sandbox needed)."""
+    from fakes import fake_grade
+    from initkit import api
+
+    real = api.grade_batch
+
+    def grade_batch(*args, **kwargs):
+        return real(*args, grade=fake_grade, host_factory=None, **kwargs)
+
+    monkeypatch.setattr(api, "grade_batch", grade_batch)

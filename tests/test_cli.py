@@ -9,20 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, CRITERIA, REPO, add, copy_real_course, fake_grade, fake_submission, make_course
+from fakes import ASSIGNMENT, CRITERIA, REPO, add, copy_real_course, fake_submission, make_course
 from initkit import api, cli
 from initkit.course import Course, CourseError
+from initkit.reports.tables import num
 
-
-@pytest.fixture
-def fake_batch(monkeypatch):
-    """Route the CLI's batch call to the fake grader (no sandbox needed)."""
-    real = api.grade_batch
-
-    def grade_batch(*args, **kwargs):
-        return real(*args, grade=fake_grade, host_factory=None, **kwargs)
-
-    monkeypatch.setattr(api, "grade_batch", grade_batch)
 
 
 def test_grade_prints_summary(tmp_path, fake_batch, capsys):
@@ -261,14 +252,15 @@ def test_regrade_some_students(tmp_path, monkeypatch, fake_batch, capsys):
     assert cli.main(["grade", *common, "--student", "bob"]) == 0
     out_text = capsys.readouterr().out
     assert calls(course) == ["bob"]                          # only bob was graded again
-    assert "regraded 1: bob 100 -> 95 (-5)" in out_text
+    full, lost = sum(CRITERIA.values()), CRITERIA["cost"]      # the course's points
+    assert f"regraded 1: bob {num(full)} -> {num(full - lost)} (-{num(lost)})" in out_text
     rows = {r["student"]: r["score"] for r in csv.DictReader((out / "grades.csv").open())}
-    assert rows == {"ann": "100", "bob": "95", "cat": "100"}  # cat keeps the last run's row
+    assert rows == {"ann": num(full), "bob": num(full - lost), "cat": num(full)}  # cat: last run's row
     assert ann_page.stat().st_mtime_ns == before               # nobody else's outputs rewritten
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="initkit-test") as gb:
-        assert gb.find_submission(ASSIGNMENT, "bob").score == 95
-        assert gb.find_submission(ASSIGNMENT, "cat").score == 100
+        assert gb.find_submission(ASSIGNMENT, "bob").score == full - lost
+        assert gb.find_submission(ASSIGNMENT, "cat").score == full
     assert cli.main(["grade", *common, "--student", "nobody"]) == 2
     assert "no submission of init_symmetry for nobody" in capsys.readouterr().err
 

@@ -8,20 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ASSIGNMENT, add, fake_grade, fake_submission, make_course
-from initkit import api, cli
+from fakes import ASSIGNMENT, add, fake_submission, make_course
+from initkit import cli
 
 NB = f"{ASSIGNMENT}.ipynb"
 
-
-@pytest.fixture
-def fake_batch(monkeypatch):
-    real = api.grade_batch
-
-    def grade_batch(*args, **kwargs):
-        return real(*args, grade=fake_grade, host_factory=None, **kwargs)
-
-    monkeypatch.setattr(api, "grade_batch", grade_batch)
 
 
 def _grade(course: Path, tmp_path: Path, *more: str) -> int:

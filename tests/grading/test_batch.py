@@ -133,7 +133,7 @@ def test_hung_worker_is_killed_by_watchdog(course):
     summary = run(course, workers=2, watchdog=2.0)
     assert time.monotonic() - start < 30
     rows = {r["student"]: r for r in summary.results}
-    assert rows["a"]["score"] == 100
+    assert rows["a"]["score"] == FULL
     assert rows["b"]["status"] == "error" and "timed out" in rows["b"]["error"]
     assert len(summary.timeouts) == 1
 
@@ -303,7 +303,7 @@ def test_regrading_one_student_keeps_everyone_elses_cached_result(course):
     Path(os.environ["INITKIT_FAKE_LOG"]).unlink()
     plain = run(course)
     assert plain.graded_now == 0 and plain.reused == 6 and calls(course) == []
-    assert scores(plain)["s3"][1] == 100 - CRITERIA["cost"]
-    assert all(scores(plain)[s][1] == 100 for s in students if s != "s3")
+    assert scores(plain)["s3"][1] == FULL - CRITERIA["cost"]
+    assert all(scores(plain)[s][1] == FULL for s in students if s != "s3")
     # That full run dropped s3's superseded result: one cached result per submission again.
     assert len(list((course / "out" / "cache").glob("*.json"))) == 6

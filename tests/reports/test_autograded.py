@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from fakes import ASSIGNMENT, REPO, copy_real_course
-from fakes import HE_LINE
+from fakes import HE_LINE, example_score
 from initkit import api
 from initkit.course import Course
 from initkit.reports.autograded import annotate, release_cells, restore_cells
@@ -81,7 +81,7 @@ def test_initkit_grade_writes_what_nbgrader_reads(graded):
         listed = {s["student"]: s for s in nbgrader.get_submissions(ASSIGNMENT)}
     assert {s: (listed[s]["autograded"], listed[s]["score"]) for s in STUDENTS} == {
         s: (True, results[s]["score"]) for s in STUDENTS}
-    assert listed["correct"]["max_score"] == 110                   # with the written answers
+    assert listed["correct"]["max_score"] == course.max_score + course.manual_points   # written answers too
     assert listed["correct"]["needs_manual_grade"]                 # the written answers
     assert listed["correct"]["timestamp"].startswith("2026-11-30")
 
@@ -108,12 +108,12 @@ def test_nbgrader_autograde_grades_with_initkit(graded, tmp_path):
                            "--student", "he_uses_1_over_fan_in"],
                           cwd=course.root, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "initkit: he_uses_1_over_fan_in scores 92.5" in proc.stderr
+    assert f"initkit: he_uses_1_over_fan_in scores {example_score('he_uses_1_over_fan_in')}" in proc.stderr
     path = course.root / "autograded" / "he_uses_1_over_fan_in" / ASSIGNMENT / NB
     assert _test_cell_text(path, "he_variance") == initkit_he
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}", course_id="initkit") as gb:
         submission = gb.find_submission(ASSIGNMENT, "he_uses_1_over_fan_in")
-        assert submission.score == results["he_uses_1_over_fan_in"]["score"] == 92.5
+        assert submission.score == results["he_uses_1_over_fan_in"]["score"] == example_score("he_uses_1_over_fan_in")
         grades = {g.name: g.auto_score for g in submission.notebooks[0].grades if g.name in course.criteria}
     assert grades == {n: c["score"] for n, c in results["he_uses_1_over_fan_in"]["criteria"].items()}
 
