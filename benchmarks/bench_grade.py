@@ -251,11 +251,10 @@ def run_nbgrader(course: Path, students: list[str], sample: int) -> tuple[float,
     """`nbgrader autograde` on the first `sample` students in their own course copy."""
     nb_course = course.parent / "nbgrader-course"
     nb_course.mkdir()
-    # nbgrader's own autograde: the course's config without its initkit step (which would make
-    # `nbgrader autograde` grade with initkit).
+    # nbgrader's own autograde: the course's config without its initkit steps (the first
+    # `c.Autograde.` setting on: they would make `nbgrader autograde` grade with initkit).
     config = (course / "nbgrader_config.py").read_text()
-    (nb_course / "nbgrader_config.py").write_text(
-        config.split("c.Autograde.autograde_preprocessors")[0])
+    (nb_course / "nbgrader_config.py").write_text(config.split("\nc.Autograde.")[0] + "\n")
     shutil.copytree(course / "source", nb_course / "source")
     for student in students[:sample]:
         shutil.copytree(course / "submitted" / student, nb_course / "submitted" / student)
