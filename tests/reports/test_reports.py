@@ -377,3 +377,28 @@ def test_late_penalty_as_nbgrader_autograde_assigns_it(tmp_path):
         theirs = {s.student.id: (s.score, s.late_submission_penalty)
                   for s in gb.assignment_submissions(ASSIGNMENT)}
     assert theirs == ours
+
+
+def test_opening_a_gradebook_another_program_is_creating_waits_for_it():
+    """Two runs creating one new gradebook at once: the second's insert of the course's row fails
+    on the UNIQUE constraint (nbgrader wraps it in InvalidEntry); the open is tried again, and a
+    different error is not retried."""
+    from nbgrader.api import InvalidEntry
+
+    from initkit.reports import gradebook
+
+    attempts = []
+
+    def racing(db_url, course_id):
+        attempts.append(course_id)
+        if len(attempts) == 1:
+            raise InvalidEntry("(sqlite3.IntegrityError) UNIQUE constraint failed: course.id")
+        return "opened"
+
+    assert gradebook._open(racing, "sqlite:///x.db", "c") == "opened" and len(attempts) == 2
+
+    def broken(db_url, course_id):
+        raise InvalidEntry("something else entirely")
+
+    with pytest.raises(gradebook.GradebookError, match="cannot open the gradebook"):
+        gradebook._open(broken, "sqlite:///x.db", "c")
