@@ -92,6 +92,14 @@ def points(cell) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
+def title(cell) -> str | None:
+    """The readable title the instructor gave the cell (a criterion or a written answer), in
+    initkit's own cell metadata `metadata.initkit.title` (nbgrader's schema forbids extra keys in
+    its `nbgrader` entry); None when it has none."""
+    value = _dict(_dict(cell.get("metadata")).get("initkit")).get("title")
+    return " ".join(value.split()) if isinstance(value, str) and value.strip() else None
+
+
 def without_solution_markers(text: str) -> str:
     return SOLUTION_MARKER_LINE.sub("", text)
 

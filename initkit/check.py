@@ -7,6 +7,8 @@ Each check reads the course as the instructor left it, never this term's values:
               (`metadata.initkit.points = {"autograded": ..., "manual": ...}`: nbgrader's schema
               forbids extra keys in its own `nbgrader` entries) and what its text says
               ("N criteria", "(M points)")
+  titles      every criterion and written answer has a readable title (its cell's metadata
+              `initkit.title`), what feedback pages, report.html and Gradescope show; no two alike
   criteria    every autograded grade_id has hidden tests, every hidden test a grade_id
   release     release/<assignment>/ is what `initkit release` makes from the source now
   examples    examples/<assignment>/submitted/ is what its make_examples.py makes now
@@ -27,7 +29,7 @@ from . import cells
 if TYPE_CHECKING:
     from .course import Course
 
-STEPS = ("totals", "criteria", "release", "examples", "audit")
+STEPS = ("totals", "titles", "criteria", "release", "examples", "audit")
 _CRITERIA_TEXT = re.compile(r"\b(\d+)\s+criteria\b")
 _POINTS_TEXT = re.compile(r"\b(\d+)\s+criteria\s*\((\d+(?:\.\d+)?)\s+points\)")
 
@@ -47,7 +49,7 @@ def check_assignment(course: "Course", *, steps: tuple[str, ...] = STEPS) -> Che
     """Run the checks named in `steps` (default: all) on the course's assignment."""
     report = CheckReport(course.assignment)
     for step in steps:
-        {"totals": _totals, "criteria": _criteria, "release": _release, "examples": _examples,
+        {"totals": _totals, "titles": _titles, "criteria": _criteria, "release": _release, "examples": _examples,
          "audit": _audit}[step](course, report)
     return report
 
@@ -94,6 +96,29 @@ def _totals(course: "Course", report: CheckReport) -> None:
             if abs(float(match.group(2)) - auto) > 1e-9:
                 report.problems.append(f"{where}: cell {index} says {match.group(0)!r}; the "
                                        f"autograded points add up to {_num(auto)}")
+
+
+def _titles(course: "Course", report: CheckReport) -> None:
+    from .course import graded_cells
+
+    where = course.source_notebook
+    found = graded_cells(where)
+    missing = [name for name, title in found if not title]
+    for name in missing:
+        kind = "criterion" if name in course.criteria else "written answer"
+        report.problems.append(
+            f"{where}: the {kind} {name!r} has no title, so students read {name!r}; add "
+            f'"initkit": {{"title": "..."}} to its cell\'s metadata, beside "nbgrader" '
+            "(docs/new-assignment.md, step 1)")
+    seen: dict[str, str] = {}
+    for name, title in found:
+        if title and title.casefold() in seen:
+            report.problems.append(f"{where}: {seen[title.casefold()]!r} and {name!r} have the same "
+                                   f"title {title!r}; give each its own")
+        elif title:
+            seen[title.casefold()] = name
+    report.lines.append(f"titles: {len(found) - len(missing)} of {len(found)} criteria and "
+                        "written answers have a title")
 
 
 def _criteria(course: "Course", report: CheckReport) -> None:

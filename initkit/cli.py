@@ -200,11 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_audit)
 
     p = sub.add_parser("check", help="is an assignment ready to hand out and grade: totals, "
-                       "criteria and hidden tests, a fresh release and examples, the audit's "
+                       "titles, criteria and hidden tests, a fresh release and examples, the audit's "
                        "alternatives (exit 1 on a problem)")
     _add_course_options(p)
     p.add_argument("--only", action="append", default=None, metavar="STEP",
-                   choices=("totals", "criteria", "release", "examples", "audit"),
+                   choices=("totals", "titles", "criteria", "release", "examples", "audit"),
                    help="run only this step (repeatable; default: all)")
     p.set_defaults(func=_check)
     return parser

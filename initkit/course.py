@@ -36,6 +36,8 @@ class Course:
     criteria: dict[str, float]       # criterion (autograded test cell's grade_id) -> points, in order
     manual_points: float             # points graded by hand in formgrader (written answers)
     layout: tuple[LayoutCell, ...] = ()   # the assignment's cells (normalize.py), in order
+    titles: dict[str, str] = field(default_factory=dict)   # grade_id (criterion or written
+    #   answer) -> the readable title set in the notebook (cell metadata initkit.title); see title()
     hidden_tests: Path = field(init=False)
     release_notebook: Path = field(init=False)
 
@@ -48,6 +50,12 @@ class Course:
     def notebook(self) -> str:
         """The notebook's file name, as released to students (e.g. init_symmetry.ipynb)."""
         return self.source_notebook.name
+
+    def title(self, grade_id: str) -> str:
+        """What students and instructors read for a criterion or written answer: its title, or
+        its grade_id when the notebook gives none (grades.csv, grades.json, exports and the
+        gradebook keep the grade_id)."""
+        return self.titles.get(grade_id) or grade_id
 
     @property
     def max_score(self) -> float:
@@ -103,7 +111,7 @@ class Course:
         source = _source_notebook(root / "source" / assignment)
         criteria, manual, layout = read_points(source)
         return cls(root=root, assignment=assignment, source_notebook=source, criteria=criteria,
-                   manual_points=manual, layout=layout)
+                   manual_points=manual, layout=layout, titles=read_titles(source))
 
     def nbgrader_config(self):
         """The course's nbgrader config (traitlets), with the course root set explicitly."""
@@ -167,3 +175,18 @@ def read_points(source: Path) -> tuple[dict[str, float], float, tuple[LayoutCell
             raise CourseError(f"{source}: grade_id {cells.grade_id(cell)!r} is used by two cells")
         seen.add(cells.grade_id(cell))
     return criteria, manual, layout_of(named)
+
+
+def graded_cells(source: Path) -> list[tuple[str, str | None]]:
+    """(grade_id, title or None) of every autograded test cell and written answer, in notebook
+    order (read_points has already checked the notebook)."""
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    return [(cells.grade_id(c), cells.title(c)) for c in nb["cells"] if isinstance(c, dict)
+            and cells.classify(c) in (cells.Kind.VISIBLE_TEST, cells.Kind.WRITTEN_ANSWER)
+            and cells.grade_id(c)]
+
+
+def read_titles(source: Path) -> dict[str, str]:
+    """{grade_id: title} of every criterion and written answer, the grade_id where a cell has no
+    title (`initkit check` reports those)."""
+    return {name: title or name for name, title in graded_cells(source)}

@@ -22,6 +22,7 @@ from initkit.grading.result import error_result
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "init_symmetry"
 CRITERIA = Course.open(REPO, ASSIGNMENT).criteria       # the real course's criteria and points
+TITLES = Course.open(REPO, ASSIGNMENT).titles           # ... and their titles (grade_id -> title)
 EXAMPLES = REPO / "examples" / ASSIGNMENT / "submitted"
 
 # What each shipped example loses: the share of each criterion's points it fails (its failing
@@ -45,7 +46,8 @@ def _he_line() -> str:
     from initkit.reports.tables import num
 
     points = CRITERIA["he_variance"]
-    return f"initkit: {num(points / 4)} / {num(points)} points for he_variance (1 of 4 checks passed)"
+    return (f"initkit: {num(points / 4)} / {num(points)} points for {TITLES['he_variance']} "
+            "[he_variance] (1 of 4 checks passed)")
 
 
 # What the he_uses_1_over_fan_in example's he_variance test cell says (1 of its 4 checks passes).

@@ -53,6 +53,42 @@ def test_course_reads_criteria_and_points_from_the_source_notebook():
     assert COURSE.hidden_tests == REPO / "autograder" / ASSIGNMENT
 
 
+def test_titles_are_read_from_the_cells_initkit_metadata(tmp_path):
+    """Each criterion and written answer has a title (cell metadata initkit.title), the grade_id
+    where it has none; `initkit check` names the untitled ones and says how to fix it."""
+    import dataclasses
+
+    from initkit.check import CheckReport, _titles
+    from initkit.course import read_titles
+
+    assert COURSE.title("xavier_variance") == "Xavier initialization: variance"
+    assert set(COURSE.titles) == {*COURSE.criteria, "written_constant_init",
+                                  "written_symmetry_breaking"}
+    assert all(COURSE.titles[n] != n for n in COURSE.titles)
+    assert COURSE.title("no_such_cell") == "no_such_cell"
+    report = CheckReport(ASSIGNMENT)
+    _titles(COURSE, report)
+    assert report.ok, report.problems
+
+    nb = nbformat.read(str(COURSE.source_notebook), as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("cost", "written_constant_init"):
+            del cell.metadata["initkit"]
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "update":
+            cell.metadata["initkit"]["title"] = COURSE.title("forward")
+    copy_ = tmp_path / "init_symmetry.ipynb"
+    nbformat.write(nb, str(copy_))
+    titles = read_titles(copy_)
+    assert titles["cost"] == "cost" and titles["forward"] == COURSE.title("forward")
+    report = CheckReport(ASSIGNMENT)
+    _titles(dataclasses.replace(COURSE, source_notebook=copy_, titles=titles), report)
+    assert len(report.problems) == 3, report.problems
+    assert "the criterion 'cost' has no title" in report.problems[0]
+    assert 'add "initkit": {"title": "..."} to its cell\'s metadata' in report.problems[0]
+    assert "the written answer 'written_constant_init' has no title" in report.problems[1]
+    assert "'forward' and 'update' have the same title" in report.problems[2]
+
+
 STUDENT_FUNCTIONS = [
     "initialize_zeros", "initialize_constant", "initialize_random", "initialize_xavier",
     "initialize_he", "forward_propagation", "compute_cost", "backward_propagation",

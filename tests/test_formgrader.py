@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from fakes import ASSIGNMENT, REPO, copy_real_course, example_score
-from fakes import HE_LINE
+from fakes import HE_LINE, TITLES
 from initkit import api
 from initkit.course import Course
 from initkit.reports.autograded import criterion_text
@@ -265,12 +265,13 @@ def test_grading_page_shows_initkits_messages(graded, formgrader, notebook_ids):
     status, page = formgrader.get(f"/formgrader/submissions/{notebook_ids['he_uses_1_over_fan_in']}/")
     assert status == 200, page[:2000]
     text = page_text(page)
-    message = criterion_text(he, "he_variance")
+    message = criterion_text(he, "he_variance", TITLES["he_variance"])
     assert message.splitlines()[0] == HE_LINE
     for line in message.splitlines():
         assert line.strip() in text, line
     assert "he_uses_1_over_fan_in" in text                          # the student's name
-    assert "initkit: 10 / 10 points for xavier_variance (4 of 4 checks passed)" in text
+    assert (f"initkit: 10 / 10 points for {TITLES['xavier_variance']} [xavier_variance] "
+            "(4 of 4 checks passed)") in text
 
 
 def test_grading_page_of_a_broken_upload_says_why(formgrader, notebook_ids):
@@ -279,7 +280,8 @@ def test_grading_page_of_a_broken_upload_says_why(formgrader, notebook_ids):
     text = page_text(page)
     assert "initkit could not grade this submission" in text
     assert "not valid JSON" in text
-    assert "initkit: 0 / 10 points for he_variance: the notebook could not be graded" in text
+    assert (f"initkit: 0 / 10 points for {TITLES['he_variance']} [he_variance]: the notebook "
+            "could not be graded") in text
 
 
 def test_unknown_submission_and_missing_token_are_refused(formgrader):

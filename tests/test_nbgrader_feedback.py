@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from fakes import ASSIGNMENT, REPO, copy_real_course, example_score, jupyter_env
-from fakes import HE_LINE
+from fakes import HE_LINE, TITLES
 from initkit.reports.autograded import criterion_text
 
 NB = "init_symmetry"
@@ -176,7 +176,7 @@ def test_generated_feedback_holds_initkits_messages_and_the_manual_grade(lifecyc
     assert page.toc == _expected_toc(result, MANUAL[student])
     assert page.title.strip() == f"{NB} (Score: {result['score'] + score:.1f} / 110.0)"
     for name in result["criteria"]:                     # each test cell: initkit's points and checks
-        for line in criterion_text(result, name).splitlines():
+        for line in criterion_text(result, name, TITLES[name]).splitlines():
             assert line.strip() in page.text, (name, line)
     assert comment in page.text
     other = MANUAL[OTHER if student == ME else ME][2]
@@ -207,7 +207,7 @@ def test_student_fetches_their_own_feedback(lifecycle, student):
     assert fetched[0].read_bytes() == generated.read_bytes()
     page = FeedbackPage(fetched[0].read_text(encoding="utf-8"))
     result = lifecycle.results[student]
-    first_lines = {criterion_text(result, n).splitlines()[0] for n in result["criteria"]}
+    first_lines = {criterion_text(result, n, TITLES[n]).splitlines()[0] for n in result["criteria"]}
     assert all(line in page.text for line in first_lines)
     assert MANUAL[student][2] in page.text
 

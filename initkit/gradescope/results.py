@@ -4,7 +4,7 @@
      "stdout_visibility", "extra_data",
      "tests": [{"name", "score", "max_score", "status", "output", "visibility"}]}
 
-One test per criterion, in the course's order, its output that criterion's block of the feedback
+One test per criterion, in the course's order, named by its title (Course.title), its output that criterion's block of the feedback
 page (reports/feedback.py's page_data: the distinct failures, grader paths cut, cells numbered
 from 1); the top-level output is the summary. Text only (output_format "text": student output is
 hostile and is never rendered as HTML or Markdown). Hidden tests' code and names never appear:
@@ -84,14 +84,18 @@ def summary_output(data: dict, score: float, raw_score: float, late: "Lateness |
         lines += ["", "Cells of your notebook that failed when run:"]
         for ce in data["cell_errors"]:
             where = f" ({ce['where']})" if ce["where"] else ""
-            summary, _, _ = ce["message"].partition("\n")
-            lines.append(f"- {ce['label']}{where}: {ce['kind']}: {summary}")
+            lines.append(f"- {ce['label']}{where}: {ce['kind']}: {ce['summary']}")
     if data["all_passed"]:
         lines += ["", "All checks passed."]
     lines += ["", "Parts:"]
-    width = max([len(b["name"]) for b in data["criteria"]] + [4])
+    width = max([len(b["title"]) for b in data["criteria"]] + [4])
     for block in data["criteria"]:
-        lines.append(f"  {block['name'].ljust(width)}  {block['score']:>6} / {block['max_score']}")
+        lines.append(f"  {block['title'].ljust(width)}  {block['score']:>6} / {block['max_score']}")
+    # Last, so that the cap cuts these first: each failed cell's traceback (student frames only).
+    for ce in data["cell_errors"]:
+        if ce["detail"]:
+            where = f" ({ce['where']})" if ce["where"] else ""
+            lines += ["", f"Traceback of {ce['label']}{where}:", _indent(ce["detail"])]
     return _cap("\n".join(lines))
 
 
@@ -112,11 +116,11 @@ def gradescope_results(result: dict, course: "Course", *, visibility: str = "vis
     tests = []
     for name, points in course.criteria.items():
         c = result["criteria"].get(name, {"score": 0.0, "max_score": points})
-        tests.append(_test(name, float(c["score"]), float(c["max_score"]),
+        tests.append(_test(course.title(name), float(c["score"]), float(c["max_score"]),
                            criterion_output(blocks[name], graded), visibility))
     for block in data["criteria"]:
         if block["name"] not in course.criteria:      # tests of no listed criterion: shown, 0 points
-            tests.append(_test(block["name"], 0.0, 0.0, criterion_output(block, graded), visibility)
+            tests.append(_test(block["title"], 0.0, 0.0, criterion_output(block, graded), visibility)
                          | {"status": "failed" if block["failures"] else "passed"})
     raw = float(result["score"])
     penalty = late.penalty_percent if late is not None else 0.0
@@ -145,7 +149,8 @@ def failure_results(message: str, course: "Course | None" = None, *, visibility:
     score 0, `message` (already fit for the student) as the top-level output, and each criterion
     at 0 when the course is known."""
     message = strip_paths(message)
-    tests = [_test(name, 0.0, float(points), "Not graded (see the message above).", visibility)
+    tests = [_test(course.title(name), 0.0, float(points), "Not graded (see the message above).",
+                   visibility)
              for name, points in (course.criteria.items() if course is not None else ())]
     results = {"score": 0.0, "output": _cap(message), "output_format": "text",
                "test_output_format": "text",

@@ -29,12 +29,15 @@ AUTOGRADED = "autograded"
 MAX_MESSAGE_CHARS = 2000
 
 
-def criterion_text(result: dict, name: str) -> str:
-    """What a criterion's test cell says: points, then each distinct failure once, with a count."""
+def criterion_text(result: dict, name: str, title: str | None = None) -> str:
+    """What a criterion's test cell says: points, then each distinct failure once, with a count.
+
+    title  the criterion's title (Course.title): the first line names it, the grade_id after it"""
     from .feedback import strip_paths      # students read this (nbgrader's feedback): no grader paths
 
     c = result["criteria"][name]
-    head = f"initkit: {num(c['score'])} / {num(c['max_score'])} points for {name}"
+    what = f"{title} [{name}]" if title and title != name else name
+    head = f"initkit: {num(c['score'])} / {num(c['max_score'])} points for {what}"
     if result["status"] != "graded":
         return (f"{head}: the notebook could not be graded: "
                 f"{strip_paths(result.get('error') or 'unknown error')}\n")
@@ -62,21 +65,50 @@ def annotate(nb, result: dict, course: "Course"):
         score = float(result["criteria"][name]["score"])
         cell["execution_count"] = None
         cell["outputs"] = [
-            NotebookNode(output_type="stream", name="stdout", text=criterion_text(result, name)),
+            NotebookNode(output_type="stream", name="stdout",
+                         text=criterion_text(result, name, course.title(name))),
             NotebookNode(output_type="execute_result", data=NotebookNode({"text/plain": repr(score)}),
                          metadata=NotebookNode(), execution_count=None),
         ]
+    _annotate_failed_cells(nb, result)
     nb.setdefault("metadata", {})["initkit"] = {"score": result["score"],
-                                                "result": result_digest(result)}
+                                                "result": result_digest(result, course)}
     return nb
 
 
-def result_digest(result: dict) -> str:
-    """A hash of what annotate writes from `result` (and of the notebook it was graded from)."""
+def _annotate_failed_cells(nb, result: dict) -> None:
+    """Each cell that failed when the notebook was run gets its error as its output (stderr, as
+    Jupyter shows one): first the error and the student's line that raised it (or a timeout's or
+    crash's own words), then the traceback (student frames only, no grader paths). Test cells
+    never: nbgrader reads their outputs as points (and grading does not run them)."""
+    from nbformat import NotebookNode
+
+    from .feedback import cell_error_parts
+
+    nb_cells = nb["cells"]
+    for ce in result.get("cell_errors") or []:
+        index = ce.get("cell")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(nb_cells):
+            continue
+        cell = nb_cells[index]
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if cell.get("cell_type") != "code" or meta.get("grade") and not meta.get("solution"):
+            continue
+        summary, detail = cell_error_parts(ce.get("message"))
+        text = (summary + ("\n" + detail if detail else ""))[:MAX_MESSAGE_CHARS]
+        cell["outputs"] = [NotebookNode(output_type="stream", name="stderr", text=text + "\n")]
+
+
+def result_digest(result: dict, course: "Course | None" = None) -> str:
+    """A hash of what annotate writes from `result` (and of the notebook it was graded from, and
+    the criteria's titles: a new title rewrites the cells)."""
     import hashlib
 
     what = [result.get("digest"), result["status"], result.get("error"), result["criteria"],
-            [(t.get("name"), t.get("outcome"), t.get("message")) for t in result.get("tests") or []]]
+            [(t.get("name"), t.get("outcome"), t.get("message")) for t in result.get("tests") or []],
+            result.get("cell_errors") or []]
+    if course is not None and course.titles:
+        what.append([course.title(name) for name in result["criteria"]])
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -155,7 +187,7 @@ class AutogradedWriter:
         course = self.course
         target = self.folder / result["student"] / course.assignment / course.notebook
         try:
-            if _unchanged(target, result):
+            if _unchanged(target, result, course):
                 return None
             nb, secret = self._notebook_for(result)
             atomic_write(target, json.dumps(annotate(nb, result, course), ensure_ascii=False) + "\n",
@@ -198,10 +230,10 @@ class AutogradedWriter:
         return nb, None
 
 
-def _unchanged(target: Path, result: dict) -> bool:
+def _unchanged(target: Path, result: dict, course: "Course | None" = None) -> bool:
     """The file there was written from this very result (same notebook, same score)."""
     try:
         mine = json.loads(target.read_text(encoding="utf-8"))["metadata"]["initkit"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return mine == {"score": result["score"], "result": result_digest(result)}
+    return mine == {"score": result["score"], "result": result_digest(result, course)}

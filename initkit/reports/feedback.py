@@ -58,11 +58,22 @@ def _cell_label(index: int, sources: dict[int, str]) -> dict:
     return {"label": f"your cell {index + 1}", "where": None}
 
 
+def cell_error_parts(message) -> tuple[str, str]:
+    """A cell error's message for a person: (its first line, the error's type and message and the
+    student's line that raised it, or a timeout's or crash's own words; the student's traceback
+    after it, or ""), no grader paths, cells numbered from 1. The sandbox writes them in that
+    order (sandbox/inside/execution.run_cell)."""
+    summary, _, detail = _student_text(message or "").partition("\n")
+    return summary, detail.strip("\n")
+
+
 def _cell_error(ce: dict, sources: dict[int, str]) -> dict:
     index = ce.get("cell")
     known = isinstance(index, int) and not isinstance(index, bool)
     label = _cell_label(index, sources) if known else {"label": "a cell", "where": None}
-    return label | {"kind": str(ce.get("kind")), "message": _student_text(ce.get("message") or "")}
+    summary, detail = cell_error_parts(ce.get("message"))
+    return label | {"kind": str(ce.get("kind")), "message": _student_text(ce.get("message") or ""),
+                    "summary": summary, "detail": detail}
 
 
 def _failures(tests: list[dict]) -> list[dict]:
@@ -74,11 +85,12 @@ def _failures(tests: list[dict]) -> list[dict]:
     return out
 
 
-def _block(name: str, score: float, max_score: float, tests: list[dict]) -> dict:
+def _block(name: str, title: str, score: float, max_score: float, tests: list[dict]) -> dict:
     frac = min(max(score / max_score, 0.0), 1.0) if max_score else 0.0
     passed = sum(t.get("outcome") == "passed" for t in tests)
     return {
-        "name": name, "score": num(score), "max_score": num(max_score),
+        "name": name, "title": title, "score": num(score), "max_score": num(max_score),
+        "id": name if title != name else None,      # the grade_id, in small print under a title
         "percent": round(100 * frac),
         "state": "full" if frac >= 1 - 1e-9 else ("zero" if frac <= 1e-9 else "partial"),
         "passed": passed, "checks": len(tests),
@@ -92,11 +104,12 @@ def _criteria(result: dict, course: "Course") -> list[dict]:
     for name, points in course.criteria.items():
         c = result["criteria"].get(name, {"score": 0.0, "max_score": points})
         own = [t for t in tests if t.get("criterion") == name]
-        blocks.append(_block(name, c["score"], c["max_score"], own))
+        blocks.append(_block(name, course.title(name), c["score"], c["max_score"], own))
     # Tests of a criterion the course does not list: shown rather than lost.
     stray = [t for t in tests if t.get("criterion") not in course.criteria]
     if stray:
-        blocks.append(_block("other checks", 0.0, 0.0, stray) | {"state": "other"})
+        blocks.append(_block("other checks", "Other checks", 0.0, 0.0, stray)
+                      | {"state": "other", "id": None})
     return blocks
 
 
@@ -137,12 +150,14 @@ def feedback_html(result: dict, code_cells: list[tuple[int, str]], course: "Cour
                 the written answers' scores and comments and the total; None: not yet
     """
     data = page_data(result, code_cells, course)
-    data["manual"] = _manual(manual) if manual else None
+    data["manual"] = _manual(manual, course) if manual else None
     return render("feedback.html.j2", **data)
 
 
-def _manual(manual: dict) -> dict:
-    answers = [{"name": str(a["name"]), "comment": _student_text(str(a.get("comment") or "")),
+def _manual(manual: dict, course: "Course") -> dict:
+    answers = [{"name": str(a["name"]), "title": course.title(str(a["name"])),
+                "id": str(a["name"]) if course.title(str(a["name"])) != str(a["name"]) else None,
+                "comment": _student_text(str(a.get("comment") or "")),
                 "score": "not graded yet" if a["score"] is None else num(a["score"]),
                 "max_score": num(a["max_score"])} for a in manual.get("answers") or []]
     return {"answers": answers, "total": num(manual["total"]), "max_total": num(manual["max_total"]),

@@ -250,26 +250,22 @@ def _alembic_in_process():
         nbgrader.api.get_alembic_version = original
 
 
-def _open(gradebook_class, db_url: str, course_id: str):
-    """nbgrader's Gradebook; a second program creating the same database at the same moment
-    ("table ... already exists", "database is locked", or the course's row it has just added:
-    nbgrader's InvalidEntry around a UNIQUE constraint) is waited out and the open tried again."""
-    import time
+_RACED = ("already exists", "locked", "UNIQUE constraint failed")   # another creator's traces
 
-    from nbgrader.api import InvalidEntry
-    from sqlalchemy.exc import IntegrityError, OperationalError
+
+def _open(gradebook_class, db_url: str, course_id: str):
+    """nbgrader's Gradebook; a second program creating the same database at the same moment (a
+    table, the lock, or the course's row it just added) is waited out and the open tried again."""
+    import time
 
     for attempt in range(RETRIES):
         try:
             with _alembic_in_process():
                 return gradebook_class(db_url, course_id=course_id)
-        except (OperationalError, IntegrityError, InvalidEntry) as exc:
-            raced = ("already exists", "locked", "UNIQUE constraint failed")
-            if attempt == RETRIES - 1 or not any(w in str(exc) for w in raced):
+        except Exception as exc:  # noqa: BLE001 - any driver or migration error: say which database
+            if attempt == RETRIES - 1 or not any(w in str(exc) for w in _RACED):
                 raise GradebookError(f"{db_url}: cannot open the gradebook ({reason(exc)})") from exc
             time.sleep(0.2 * 2 ** attempt)
-        except Exception as exc:  # noqa: BLE001 - any driver or migration error: say which database
-            raise GradebookError(f"{db_url}: cannot open the gradebook ({reason(exc)})") from exc
 
 
 def _wait_for_other_writers(gb) -> None:

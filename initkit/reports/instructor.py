@@ -145,7 +145,9 @@ def _criteria(graded: list[ClassRow], course: "Course") -> list[dict]:
         # Most students first, then most tests; ties: the first seen (dicts keep order).
         top = max(groups.items(), key=lambda kv: (kv[1][1], kv[1][0]), default=None)
         rows.append({
-            "name": str(name), "points": num(points), "full": full, "graded": len(graded),
+            "name": str(name), "title": course.title(name),
+            "id": str(name) if course.title(name) != name else None,   # small print by the title
+            "points": num(points), "full": full, "graded": len(graded),
             "rate": 100 * full / len(graded) if graded else None,
             "percent": f"{100 * full / len(graded):.0f}%" if graded else "–",
             "ran": ran, "distinct": len(groups),
@@ -259,7 +261,7 @@ def _plot_pass_rates(data: dict) -> bytes:
     ax = fig.add_subplot()
     rates = [c["rate"] for c in rows]
     colors = ["#1a7f37" if r >= 80 else "#bf8700" if r >= 50 else "#cf222e" for r in rates]
-    labels = [_label(c["name"], 32) for c in rows]
+    labels = [_label(c["title"], 40) for c in rows]
     ys = range(len(rows))
     ax.barh(ys, rates, color=colors, height=0.7)
     for y, c in zip(ys, rows):

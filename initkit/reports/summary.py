@@ -148,6 +148,9 @@ def format_result(result: dict) -> str:
             lines.append(f"  [{t.get('outcome')}] {t.get('criterion')} / {t.get('name')}")
             for line in str(t.get("message") or "").splitlines() or [""]:
                 lines.append(f"      {line}")
-    for ce in result.get("cell_errors") or []:
-        lines.append(f"cell {ce.get('cell')} {ce.get('kind')}: {_short(ce.get('message') or '', 200)}")
+    for ce in result.get("cell_errors") or []:     # the first line: the error and the line raising it
+        cell = ce.get("cell")
+        where = f"cell {cell + 1}" if isinstance(cell, int) and not isinstance(cell, bool) else "a cell"
+        first = str(ce.get("message") or "").partition("\n")[0]
+        lines.append(f"{where} {ce.get('kind')}: {_short(first, 400)}")
     return "\n".join(lines)

@@ -38,6 +38,7 @@ class InProcessStudent:
         self._limits = limits or Limits()
         self._deadline = time.monotonic() + self._limits.total_timeout
         self._ns = execution.new_namespace()
+        self._sources: dict[int, str] = {}     # the cells run, for tracebacks' lines
         self._handles: dict[int, object] = {}
         self._next = 1
         self._errors: list[dict] = []
@@ -45,7 +46,7 @@ class InProcessStudent:
         for cell in cells:
             with self._captured(), self._alarm(self._limits.cell_timeout) as fired:
                 try:
-                    err = execution.run_cell(self._ns, cell.index, cell.source)
+                    err = execution.run_cell(self._ns, cell.index, cell.source, self._sources)
                 except _Alarm:
                     err = None
                     fired[0] = True
@@ -148,7 +149,7 @@ class InProcessStudent:
                 if fired[0]:
                     pass
                 else:
-                    info = execution.error_info(exc)
+                    info = execution.error_info(exc, self._sources)
                     raise StudentError(fn, info["type"], info["message"], info["traceback"]) from None
         if fired[0]:
             if time.monotonic() >= self._deadline:

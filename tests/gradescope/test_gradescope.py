@@ -232,9 +232,9 @@ def test_scores_equal_initkit_grade_on_every_example(built, course, tmp_path):
         results = grade_in_process(root)
         check_results(results, str(tmp_path))
         assert results["score"] == row["score"], variant
-        assert [t["name"] for t in results["tests"]] == list(course.criteria)
+        assert [t["name"] for t in results["tests"]] == [course.title(n) for n in course.criteria]
         assert {t["name"]: t["score"] for t in results["tests"]} == \
-            {n: c["score"] for n, c in row["criteria"].items()}, variant
+            {course.title(n): c["score"] for n, c in row["criteria"].items()}, variant
         assert sum(t["max_score"] for t in results["tests"]) == course.max_score
         if row["status"] == "error":
             assert results["score"] == 0
@@ -246,7 +246,7 @@ def test_scores_equal_initkit_grade_on_every_example(built, course, tmp_path):
             assert "Graded init_symmetry (1).ipynb" in results["output"]
             assert all(t["status"] == "passed" for t in results["tests"])
         if variant == "cost_missing_1_over_m":
-            cost = next(t for t in results["tests"] if t["name"] == "cost")
+            cost = next(t for t in results["tests"] if t["name"] == course.title("cost"))
             assert cost["status"] == "failed" and "divide by m" in cost["output"]
             assert cost["output"].startswith("Passed 1 of 4 checks.")
 
@@ -779,3 +779,26 @@ def test_fresh_venv_installs_the_wheel_and_grades(built, tmp_path):
     check_results(results, str(tmp_path))
     assert results["extra_data"]["initkit"]["status"] == "graded", proc.stdout + proc.stderr
     assert results["score"] == 70
+
+
+# --------------------------------------------------------------------------- titles
+
+
+def test_test_names_are_the_criteria_titles(course):
+    """Gradescope shows each criterion by the title set in the notebook, not its grade_id."""
+    from initkit.gradescope.results import gradescope_results
+    from initkit.grading.result import make_result
+
+    tests = [{"name": f"test_{c}[0]", "criterion": c, "outcome": "passed", "score": 0.0,
+              "max_score": 0.0, "message": ""} for c in course.criteria]
+    result = make_result("s", NOTEBOOK, course.criteria, status="graded", tests=tests,
+                         cell_errors=[], isolation="bwrap", duration=1.0, error=None)
+    titles = [course.title(n) for n in course.criteria]
+    assert course.title("xavier_variance") == "Xavier initialization: variance"
+    assert all(t != n for t, n in zip(titles, course.criteria))
+    results = gradescope_results(result, course)
+    check_results(results)
+    assert [t["name"] for t in results["tests"]] == titles
+    parts = results["output"].split("Parts:\n", 1)[1]
+    assert all(title in parts for title in titles) and "xavier_variance" not in parts
+    assert [t["name"] for t in failure_results("no notebook", course)["tests"]] == titles

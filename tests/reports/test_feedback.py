@@ -6,6 +6,7 @@ and review the diff.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,18 @@ from initkit.reports.feedback import feedback_html, feedback_path, strip_paths
 GOLDEN = Path(__file__).parent / "golden"
 HOSTILE = "<script>alert(1)</script>"
 CRITERIA = {"zeros": 10.0, "he_variance": 30.0, "forward": 25.0, "cost": 15.0, "symmetry_check": 20.0}
+TITLES = {"zeros": "Zero initialization", "he_variance": "He initialization: variance",
+          "forward": "Forward propagation", "cost": "Cross-entropy cost",
+          "symmetry_check": "Detecting a symmetric layer",
+          "written_constant": "Question 1: every weight 0.5"}     # written_depth: none (the id shows)
 
 
-def course(manual_points: float = 10.0) -> Course:
+def course(manual_points: float = 10.0, titles=TITLES) -> Course:
     # Made-up points, so a change to the real notebook's points does not move the golden files.
     root = Path("/srv/course")
     return Course(root=root, assignment="init_symmetry",
                   source_notebook=root / "source" / "init_symmetry" / "init_symmetry.ipynb",
-                  criteria=CRITERIA, manual_points=manual_points)
+                  criteria=CRITERIA, manual_points=manual_points, titles=dict(titles))
 
 
 def check(criterion: str, n: int, outcome: str = "passed", message: str = "") -> dict:
@@ -66,8 +71,11 @@ RESULTS = {
         check("symmetry_check", 0), check("symmetry_check", 1),
         *(check("symmetry_check", i, "timeout", TIMEOUT) for i in range(2, 7)),
     ], cell_errors=[{"cell": 9, "kind": "error",
-                     "message": 'Traceback (most recent call last):\n  File "<cell 9>", line 1, in '
-                                "<module>\nNameError: name 'fan_in' is not defined"}],
+                     "message": "NameError: name 'fan_in' is not defined — in cell 10, line 1: "
+                                "x = 1 / fan_in  # scratch work\n"
+                                'Traceback (most recent call last):\n  File "<cell 9>", line 1, in '
+                                "<module>\n    x = 1 / fan_in  # scratch work\n"
+                                "NameError: name 'fan_in' is not defined"}],
         isolation="none", notes=["Graded init_symmetry (1).ipynb: it is the only notebook in your "
                                  "folder (the assignment's notebook is named init_symmetry.ipynb)."]),
         CODE),
@@ -220,5 +228,96 @@ def test_manual_grades_and_comments_join_the_page():
     assert "Total <span class=\"score\">61.214 / 110</span>" in page
     assert "late penalty −1" in page and "some written answers are not graded yet" in page
     assert "Good, but &lt;b&gt;why&lt;/b&gt; ln 2?" in page
-    assert "written_depth</h3><span class=\"pts\">not graded yet / 5</span>" in page
+    assert "written_depth</h3><span class=\"pts\">not graded yet / 5</span>" in page   # no title
+    assert "Question 1: every weight 0.5</h3><span class=\"pts\">4 / 5</span>" in page
+    assert '<span class="id">written_constant</span>' in page          # the id, in small print
     assert "(auto-graded part 58.214 / 100" in page
+
+
+_HEADING = re.compile(r'<div class="crit-head"><h3>(.*?)</h3>')
+
+
+@pytest.mark.parametrize("name", sorted(RESULTS))
+def test_criterion_headings_are_titles_not_ids(name):
+    """A student reads "He initialization: variance", never he_variance, as a criterion's label;
+    the id stays in small print below."""
+    page = render(name)
+    headings = _HEADING.findall(page)
+    assert headings == [TITLES[c] for c in CRITERIA]
+    for heading in headings:     # "cost" may be a word of a title; no id is a heading
+        assert heading not in CRITERIA and not any(c in heading for c in CRITERIA if "_" in c)
+    for c in CRITERIA:
+        assert f'<span class="id">{c}</span>' in page
+
+
+def test_without_titles_the_ids_are_the_labels():
+    result, code = RESULTS["partial"]
+    page = feedback_html(result, code, course(titles={}))
+    assert _HEADING.findall(page) == list(CRITERIA)
+    assert '<span class="id">' not in page
+
+
+BAD_FORWARD = """
+
+W = np.zeros((3, 4))
+A_prev = np.zeros((5, 1))
+b = np.zeros((3, 1))
+Z = W @ A_prev + b
+"""
+
+
+def test_a_failed_cell_reads_as_its_error_everywhere(tmp_path):
+    """A cell that raises when the notebook is run: the page, Gradescope's output, the autograded
+    notebook and the terminal first say the error and the student's line that raised it, then
+    (where there is room) the traceback of student frames; the score is not touched."""
+    import html
+
+    import nbformat
+
+    from fakes import ASSIGNMENT, REPO
+    from initkit.gradescope.results import gradescope_results
+    from initkit.grading.grade import grade_notebook
+    from initkit.reports.autograded import annotate, release_cells, restore_cells
+    from initkit.reports.summary import format_result
+    from initkit.sandbox.inprocess import InProcessStudent
+    from initkit.solutions import make_submission, solution_functions
+
+    real = Course.open(REPO, ASSIGNMENT)
+    forward = solution_functions(real)["forward_propagation"].rstrip("\n") + BAD_FORWARD
+    nb = make_submission(real, {"forward_propagation": forward})
+    (index,) = [i for i, c in enumerate(nb.cells) if "A_prev = np.zeros((5, 1))" in c.source]
+    line = nb.cells[index].source.splitlines().index("Z = W @ A_prev + b") + 1
+    path = tmp_path / "init_symmetry.ipynb"
+    nbformat.write(nb, str(path))
+    result = grade_notebook(path, real, student_factory=InProcessStudent, student="dana")
+
+    assert all(c["score"] == c["max_score"] for c in result["criteria"].values())
+    (ce,) = result["cell_errors"]
+    assert (ce["cell"], ce["kind"]) == (index, "error")
+    headline = ce["message"].partition("\n")[0]
+    assert headline.startswith("ValueError: matmul: Input operand 1 has a mismatch")
+    assert headline.endswith(f" — in cell {index + 1}, line {line}: Z = W @ A_prev + b")
+    assert "/" not in headline.partition(" — ")[2]
+
+    page = html.unescape(feedback_html(result, result["student_code"], real))
+    section = page[page.index("Cells that failed when your notebook was run"):]
+    assert f"<pre>{headline}</pre>" in section
+    assert section.index(headline) < section.index("<details><summary>Traceback</summary><pre>"
+                                                   "Traceback (most recent call last):")
+    assert f'File "<cell {index + 1}>", line {line}, in <module>\n    Z = W @ A_prev + b' in section
+    assert "initkit" not in section.partition("</section>")[0] and ".py" not in section
+
+    output = gradescope_results(result, real)["output"]
+    assert f"- forward_propagation (cell {index + 1}): error: {headline}\n" in output
+    assert output.index(headline) < output.index("Parts:") < output.index(
+        f"Traceback of forward_propagation (cell {index + 1}):")
+    assert f'    File "<cell {index + 1}>", line {line}, in <module>' in output
+
+    nb = nbformat.read(str(path), as_version=4)
+    restore_cells(nb, real.layout, release_cells(nbformat.read(str(real.release_notebook), 4)))
+    annotate(nb, result, real)
+    (out,) = nb.cells[index].outputs
+    assert out.output_type == "stream" and out.name == "stderr"
+    assert out.text.splitlines()[0] == headline
+    assert "Traceback (most recent call last):" in out.text
+    assert f"cell {index + 1} error: {headline}" in format_result(result)

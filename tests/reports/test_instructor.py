@@ -298,3 +298,19 @@ def test_a_plot_that_fails_leaves_the_tables(tmp_path, monkeypatch):
     assert "A plot could not be drawn (histogram: RuntimeError: no fonts); its numbers are in the tables." in page
     assert "score_histogram.png" not in page and "<tr><td>80–90</td>" in page
     assert (tmp_path / "report" / "criterion_pass_rates.png").is_file()
+
+
+def test_criteria_shown_by_their_titles(tmp_path):
+    """report.html names each criterion by its title, its grade_id in small print beside it."""
+    import dataclasses
+
+    titles = {"zeros": "Zero initialization", "he_variance": "He initialization: variance",
+              "forward": "Forward propagation", "cost": "Cross-entropy cost",
+              "symmetry_check": "Detecting a symmetric layer"}
+    page = report(tmp_path, klass(), crs=dataclasses.replace(course(), titles=titles))
+    assert ('<tr><th scope="row">He initialization: variance <span class="mute">he_variance</span>'
+            '</th><td class="r">30</td>') in page
+    assert "<h3>He initialization: variance <span class=\"mute\">(he_variance; 2 / 4 with full points)" in page
+    assert "on Zero initialization, Cross-entropy cost.</p>" in page
+    for name in titles:
+        assert f'<th scope="row">{name}<' not in page and f"<h3>{name} " not in page

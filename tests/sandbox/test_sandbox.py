@@ -167,6 +167,36 @@ def test_errors_carry_student_traceback_only(host):
         assert_ok(s)
 
 
+FAILING_CELLS = ("import numpy as np\ndef forward(W, A_prev, b):\n    Z = W @ A_prev + b\n    return Z\n",
+                 "W = np.zeros((3, 4))\n\nA = np.zeros((5, 1))\nZ = forward(W, A, 0)\n",
+                 "x = (\n")
+
+
+@pytest.mark.parametrize("kind", ["sandbox", "inprocess"])
+def test_a_failed_cell_reads_as_its_error(host, kind):
+    """Its message's first line: the error and the student's line that raised it (cells from 1);
+    the traceback of student frames (with their lines) after it; never a grader path."""
+    nb = cells(*FAILING_CELLS)
+    session = host.open_session(nb) if kind == "sandbox" else InProcessStudent(nb, LIMITS)
+    with session as s:
+        assert [(e["cell"], e["kind"]) for e in s.cell_errors] == [(2, "error"), (3, "error")]
+        first, _, rest = s.cell_errors[0]["message"].partition("\n")
+        assert first.startswith("ValueError: matmul: ")
+        assert first.endswith(" — in cell 2, line 3: Z = W @ A_prev + b")
+        assert rest.startswith("Traceback (most recent call last):\n")
+        assert '  File "<cell 2>", line 4, in <module>\n    Z = forward(W, A, 0)\n' in rest
+        assert '  File "<cell 1>", line 3, in forward\n    Z = W @ A_prev + b\n' in rest
+        assert rest.splitlines()[-1].startswith("ValueError: matmul: ")
+        assert ".py" not in rest and "initkit" not in rest      # student frames only
+        syntax = s.cell_errors[1]["message"].splitlines()
+        assert syntax[0] == "SyntaxError: '(' was never closed — in cell 4, line 1: x = ("
+        assert syntax[1] == '  File "<cell 3>", line 1'
+        with pytest.raises(StudentError) as info:      # a call's traceback shows the lines too
+            s.call("forward", np.zeros((3, 4)), np.zeros((5, 1)), 0)
+        assert '  File "<cell 1>", line 3, in forward\n    Z = W @ A_prev + b' in info.value.traceback
+        assert_ok(s)
+
+
 def test_monkeypatching_numpy_changes_nothing_in_the_grader(host):
     nb = cells("""
     import numpy as np, numpy.testing

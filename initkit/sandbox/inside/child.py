@@ -20,6 +20,7 @@ class Child:
     def __init__(self, sock, cfg: dict):
         self.sock, self.cfg = sock, cfg
         self.ns = new_namespace()
+        self.sources: dict[int, str] = {}     # the cells run, for tracebacks' lines
         self.handles: dict[int, object] = {}
         self.next_handle = 1
         self.pid = os.getpid()
@@ -49,7 +50,7 @@ class Child:
             if op == "run":
                 for index, source in header["cells"]:
                     self._capture()
-                    err = run_cell(self.ns, index, source)
+                    err = run_cell(self.ns, index, source, self.sources)
                     self.send(pack({"ev": "done", "cell": index, "error": err}, []))
                 self.send(pack({"ev": "ready"}, []))
             elif op == "has":
@@ -121,7 +122,7 @@ class Child:
 
     def _send_error(self, exc):
         try:
-            info = error_info(exc)
+            info = error_info(exc, self.sources)
         except BaseException:  # noqa: BLE001
             info = {"type": "Exception", "message": "unprintable error", "traceback": ""}
         self.send(pack({"ok": False, "rid": self.rid, "err": info}, []))
