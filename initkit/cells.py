@@ -16,6 +16,9 @@ import re
 
 # Cells tagged with this are heavy experiments (training runs, plots); grading skips them.
 EXPERIMENT_TAG = "experiment"
+# Given code that only the student runs, about their own notebook ("Before you submit"): grading
+# and the reference skip it too.
+STUDENT_CHECK_TAG = "student-check"
 
 # nbgrader's solution delimiters (the course's nbgrader_config.py keeps the defaults), on a line
 # of their own.
@@ -31,6 +34,7 @@ class Kind(enum.Enum):
     VISIBLE_TEST = "visible test"      # nbgrader autograded test cell: its grade_id is a criterion
     WRITTEN_ANSWER = "written answer"  # graded by hand (nbgrader solution and grade, or a task)
     EXPERIMENT = "experiment"          # tagged `experiment`: training runs and plots
+    STUDENT_CHECK = "student check"    # tagged `student-check`: the student's own check, never graded
     GIVEN = "given"                    # locked code of the instructor's (nbgrader, no solution)
     OTHER_CODE = "other code"          # code without nbgrader metadata (e.g. a cell the student added)
     TEXT = "text"                      # markdown or raw, not graded
@@ -61,6 +65,8 @@ def classify(cell) -> Kind:
         return Kind.WRITTEN_ANSWER if (grade or task) and (solution or task) else Kind.TEXT
     if EXPERIMENT_TAG in tags(cell):
         return Kind.EXPERIMENT
+    if STUDENT_CHECK_TAG in tags(cell):
+        return Kind.STUDENT_CHECK
     if grade and not solution:
         return Kind.VISIBLE_TEST
     if grade and solution:
