@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from fakes import ASSIGNMENT, REPO, copy_real_course, example_score
-from fakes import HE_LINE, TITLES
+from fakes import CRITERIA, HE_LINE, TITLES
 from initkit import api
 from initkit.course import Course
 from initkit.reports.autograded import criterion_text
@@ -443,8 +443,8 @@ def test_browser_shows_the_grading_page_with_initkits_score(graded, formgrader, 
 
     he = results["he_uses_1_over_fan_in"]
     assert cell["title"] == NB
-    assert float(cell["placeholder"]) == he["criteria"]["he_variance"]["score"] == 2.5
-    assert criterion_text(he, "he_variance").splitlines()[0] in cell["text"]
+    assert float(cell["placeholder"]) == he["criteria"]["he_variance"]["score"] == CRITERIA["he_variance"] / 4
+    assert criterion_text(he, "he_variance", TITLES["he_variance"]).splitlines()[0] in cell["text"]
     assert "is 1/fan_in (LeCun)" in cell["text"]
     assert "Submission #" in cell["body"] and "Manual Grading" in cell["body"]   # formgrader's bar
     assert 0 <= cell["top"] and cell["top"] < cell["height"], cell            # the cell is on screen
