@@ -109,11 +109,6 @@ def grade(course: Course, out_dir: str | os.PathLike | None = None, *,
     return GradeRun(summary, outcome, elapsed=time.perf_counter() - started)
 
 
-def _previous_results(out: Path) -> dict[str, dict]:
-    """The last run's rows in `out`, by student ({} if there was none)."""
-    from .reports.tables import read_grades_json
-
-    return {r["student"]: r for r in read_grades_json(out / "grades.json") or []}
 
 
 def feedback(course: Course, out_dir: str | os.PathLike | None = None, *,
@@ -144,7 +139,9 @@ def _feedback_pages(course: Course, out: Path, gradebook: str | None) -> dict[st
     from .reports.feedback import feedback_html, feedback_path
     from .reports.manual import manual_grades
 
-    rows = _previous_results(out)
+    from .reports.tables import last_rows
+
+    rows = last_rows(out)
     if not rows:
         raise CourseError(f"{out / 'grades.json'}: no results to write feedback from (run initkit grade)")
     full = {}                   # the cached results hold the student's code; grades.json does not

@@ -149,7 +149,7 @@ def _release(course: "Course", report: CheckReport) -> None:
 
 
 def examples_script(course: "Course"):
-    return course.root / "examples" / course.assignment / "make_examples.py"
+    return course.examples.parent / "make_examples.py"
 
 
 def _examples(course: "Course", report: CheckReport) -> None:

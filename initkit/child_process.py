@@ -86,11 +86,6 @@ class Child:
         ours.setblocking(False)
         return cls(pid, ours)
 
-    @property
-    def connected(self) -> bool:
-        """Whether messages can still go to the child (False once it is known to be gone)."""
-        return self._sock is not None
-
     def send(self, message, *, block: bool = False) -> bool:
         """Queue `message` and send what the socket takes now (everything, if `block`); never
         waits for the child otherwise. False if the child is gone or the message cannot be

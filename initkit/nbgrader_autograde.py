@@ -23,10 +23,15 @@ the same messages as `initkit grade`, and never silently replaces a grade.
 from __future__ import annotations
 
 import atexit
+import functools
+import glob
+import os
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Enum
+
+from .sandbox.limits import ISOLATIONS
 
 _HOSTS: dict = {}
 
@@ -43,11 +48,21 @@ def _sandbox(isolation: str):
 
 
 def _course(config, resources):
+    """The course, opened once per process and source notebook version: both steps ask for it
+    for every student `nbgrader autograde` grades."""
     from nbgrader.coursedir import CourseDirectory
 
+    root = os.path.abspath(CourseDirectory(config=config).root)
+    assignment = resources["nbgrader"]["assignment"]
+    sources = glob.glob(os.path.join(root, "source", glob.escape(assignment), "*.ipynb"))
+    return _open_course(root, assignment, tuple((s, os.stat(s).st_mtime_ns) for s in sources))
+
+
+@functools.lru_cache(maxsize=8)
+def _open_course(root: str, assignment: str, _version: tuple):
     from .course import Course
 
-    return Course.open(CourseDirectory(config=config).root, resources["nbgrader"]["assignment"])
+    return Course.open(root, assignment)
 
 
 class NormalizeHandIn(NbGraderPreprocessor):
@@ -66,7 +81,7 @@ class NormalizeHandIn(NbGraderPreprocessor):
 class GradeWithInitkit(NbGraderPreprocessor):
     """Grades the notebook with initkit and puts each criterion's result into its test cell."""
 
-    isolation = Enum(["bubblewrap", "none", "auto"], default_value="bubblewrap",
+    isolation = Enum(list(ISOLATIONS), default_value="bubblewrap",
                      help="How student code is isolated (as `initkit grade --isolation`): "
                      "bubblewrap refuses to grade where it cannot start; none runs student code "
                      "with resource limits and an unprivileged uid only.").tag(config=True)

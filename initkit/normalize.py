@@ -126,7 +126,7 @@ def _restore(cell: dict, entry: LayoutCell, notes: list[str]) -> dict:
         meta.pop(key, None)
     meta.update(copy.deepcopy(entry.metadata))
     restored = {**cell, "metadata": meta}
-    code_like = entry.kind not in (cells.Kind.TEXT,)
+    code_like = entry.kind is not cells.Kind.TEXT
     if cell.get("cell_type") != entry.cell_type:
         if code_like:
             as_what = "code" if entry.cell_type == "code" else "Markdown"

@@ -167,15 +167,13 @@ class AutogradedWriter:
     """Writes the autograded notebooks of a batch one student at a time (the release is read
     once). Raises FileNotFoundError if the course has no release notebook."""
 
-    def __init__(self, course: "Course", folder: Path, submissions: Path | None,
-                 timestamps: dict[str, str] | None = None):
+    def __init__(self, course: "Course", folder: Path, submissions: Path | None):
         import nbformat
 
         if not course.release_notebook.is_file():
             raise FileNotFoundError(f"{course.release_notebook}: no release notebook, so no "
                                     "autograded notebooks (`initkit release` makes it)")
         self.course, self.folder, self.submissions = course, Path(folder), submissions
-        self.timestamps = timestamps if timestamps is not None else {}
         self.release = nbformat.read(str(course.release_notebook), as_version=4)
         self.theirs = release_cells(self.release)
 
@@ -183,7 +181,7 @@ class AutogradedWriter:
         """Write one student's notebook (and timestamp.txt, submission_secret.txt); None, or the
         problem as text. An unchanged one is left alone.
 
-        timestamp  the submission's timestamp.txt (default: the one given to the constructor)"""
+        timestamp  the submission's timestamp.txt, if it has one"""
         course = self.course
         target = self.folder / result["student"] / course.assignment / course.notebook
         try:
@@ -194,9 +192,8 @@ class AutogradedWriter:
                          durable=False)     # synced with the batch (files.sync_folder)
             # As `nbgrader autograde`: the files beside the notebook come along (release_feedback
             # needs the secret to hand the feedback back through the exchange).
-            stamp = timestamp if timestamp is not None else self.timestamps.get(result["student"])
-            if stamp:
-                atomic_write(target.parent / "timestamp.txt", stamp + "\n", durable=False)
+            if timestamp:
+                atomic_write(target.parent / "timestamp.txt", timestamp + "\n", durable=False)
             if secret:
                 atomic_write(target.parent / "submission_secret.txt", secret, durable=False)
         except Exception as exc:  # noqa: BLE001 - one student's notebook never stops the others

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
+from .tables import last_rows
 from .writer import ReportWriter, shown_row
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class BatchReports:
                         "autograded": autograded, "students": students}
         self.regraded = frozenset(students) if students is not None else None
         # A regrade's rows are the last run's with the regraded replaced: read before any write.
-        self._previous = _last_rows(self.out) if students is not None else {}
+        self._previous = last_rows(self.out) if students is not None else {}
         self._added: dict[str, tuple[dict, str | None]] = {}   # what the child was given
         self._child = None
         if background:
@@ -152,11 +153,6 @@ class BatchReports:
             writer.close()
 
 
-def _last_rows(out: Path) -> dict[str, dict]:
-    """The last run's rows in `out`, by student ({} if there was none)."""
-    from .tables import read_grades_json
-
-    return {r["student"]: r for r in read_grades_json(out / "grades.json") or []}
 
 
 def _picklable(exc: Exception) -> Exception:

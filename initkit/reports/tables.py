@@ -41,6 +41,13 @@ def _csv_text(fields: list) -> str:
     return buf.getvalue()
 
 
+def last_rows(out_dir) -> dict[str, dict]:
+    """The last run's rows in `out_dir`'s grades.json, by student ({} if there was none)."""
+    from pathlib import Path
+
+    return {r["student"]: r for r in read_grades_json(Path(out_dir) / "grades.json") or []}
+
+
 def read_grades_json(path, keep: Callable[[dict], object] | None = None) -> list | None:
     """The results in a grades.json (None if there is none or it cannot be read), each passed
     through `keep` as it is read when given: a batch keeps only what it needs of each row, never
