@@ -70,6 +70,14 @@ def ref(request):
 
 
 @pytest.fixture(scope="session")
+def diagnosis(request):
+    """The source notebook's diagnosis cells (the visible checks' own messages), as functions."""
+    from initkit.reference import diagnosis
+
+    return diagnosis(_course(request.config))
+
+
+@pytest.fixture(scope="session")
 def student(request):
     from initkit.handin import read_submission
     from initkit.submission import SubmissionError

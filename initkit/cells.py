@@ -19,6 +19,11 @@ EXPERIMENT_TAG = "experiment"
 # Given code that only the student runs, about their own notebook ("Before you submit"): grading
 # and the reference skip it too.
 STUDENT_CHECK_TAG = "student-check"
+# Given code that turns an observation into a sentence about a mistake (pure functions): the
+# visible checks call it in the student's kernel and the hidden tests get the same functions
+# (initkit.reference.diagnosis), so both name a mistake alike. Grading never runs it as a
+# student cell; the reference keeps it apart from the right answers.
+DIAGNOSIS_TAG = "diagnosis"
 
 # nbgrader's solution delimiters (the course's nbgrader_config.py keeps the defaults), on a line
 # of their own.
@@ -35,6 +40,7 @@ class Kind(enum.Enum):
     WRITTEN_ANSWER = "written answer"  # graded by hand (nbgrader solution and grade, or a task)
     EXPERIMENT = "experiment"          # tagged `experiment`: training runs and plots
     STUDENT_CHECK = "student check"    # tagged `student-check`: the student's own check, never graded
+    DIAGNOSIS = "diagnosis"            # tagged `diagnosis`: given messages shared with the hidden tests
     GIVEN = "given"                    # locked code of the instructor's (nbgrader, no solution)
     OTHER_CODE = "other code"          # code without nbgrader metadata (e.g. a cell the student added)
     TEXT = "text"                      # markdown or raw, not graded
@@ -67,6 +73,8 @@ def classify(cell) -> Kind:
         return Kind.EXPERIMENT
     if STUDENT_CHECK_TAG in tags(cell):
         return Kind.STUDENT_CHECK
+    if DIAGNOSIS_TAG in tags(cell):
+        return Kind.DIAGNOSIS
     if grade and not solution:
         return Kind.VISIBLE_TEST
     if grade and solution:

@@ -57,7 +57,8 @@ class LayoutCell:
     def put_back_when_missing(self) -> bool:
         """Graded cells (as nbgrader's add_missing_cells) and the given code grading runs are put
         back; instructions, experiments (never run) and answer cells (the student's) are not."""
-        return bool(self.metadata.get("nbgrader", {}).get("grade")) or self.kind is cells.Kind.GIVEN
+        return (bool(self.metadata.get("nbgrader", {}).get("grade"))
+                or self.kind in (cells.Kind.GIVEN, cells.Kind.DIAGNOSIS))
 
 
 def layout_of(notebook_cells: list) -> tuple[LayoutCell, ...]:
@@ -134,7 +135,7 @@ def _restore(cell: dict, entry: LayoutCell, notes: list[str]) -> dict:
                          f"{cell.get('cell_type')}; it was graded as {as_what}, as released.")
         restored = _as_type(restored, entry.cell_type)
     if entry.locked and cells.source(cell) != entry.source:
-        if entry.kind in (cells.Kind.GIVEN, cells.Kind.VISIBLE_TEST):
+        if entry.kind in (cells.Kind.GIVEN, cells.Kind.VISIBLE_TEST, cells.Kind.DIAGNOSIS):
             notes.append(f"{_title(entry).capitalize()} had been edited; the released version "
                          "was used.")
         restored["source"] = entry.source

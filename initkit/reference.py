@@ -7,6 +7,10 @@ here in the grader's own process. This is trusted instructor code, never a submi
 Which cells: code cells that define a function at top level, plus cells made only of imports.
 Experiment-tagged cells, nbgrader test cells, markdown and everything else are skipped, so the
 notebook's training runs and plots never execute in the grader.
+
+The cells tagged `diagnosis` (the messages the visible checks and the hidden tests share) are a
+namespace of their own, `diagnosis(course)`: after the notebook's imports, never mixed with the
+right answers.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ class ReferenceNotebookError(Exception):
     """The source notebook cannot serve as the reference (missing file, failing cell)."""
 
 
-def reference_cells(path) -> list[str]:
-    """Sources of the cells of the notebook at `path` that the reference executes, in order."""
+def reference_cells(path, diagnosis: bool = False) -> list[str]:
+    """Sources of the cells of the notebook at `path` that the reference executes, in order
+    (with `diagnosis`: the diagnosis cells, and the cells made only of imports)."""
     path = Path(path)
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -41,7 +46,9 @@ def reference_cells(path) -> list[str]:
         raise ReferenceNotebookError(f"{path}: the source notebook is not valid JSON ({exc})") from None
     chosen = []
     for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code" or cells.classify(cell) not in _CODE:
+        kind = cells.classify(cell) if cell.get("cell_type") == "code" else None
+        wanted = kind is cells.Kind.DIAGNOSIS if diagnosis else kind in _CODE
+        if not wanted and not (diagnosis and kind in _CODE):
             continue
         src = cells.strip_magics(cells.source(cell))
         if src is None:
@@ -54,39 +61,46 @@ def reference_cells(path) -> list[str]:
         defines = any(isinstance(node, (ast.FunctionDef, ast.ClassDef)) for node in tree.body)
         only_imports = bool(tree.body) and all(isinstance(node, (ast.Import, ast.ImportFrom))
                                                for node in tree.body)
-        if defines or only_imports:
+        if only_imports or wanted and defines:
             chosen.append(src)
     return chosen
 
 
-def load_reference(path) -> SimpleNamespace:
+def load_reference(path, diagnosis: bool = False) -> SimpleNamespace:
     """Execute the reference cells of the notebook at `path` in a fresh namespace."""
     path = Path(path)
     ns: dict = {"__name__": "initkit_reference"}
-    for i, src in enumerate(reference_cells(path)):
+    for i, src in enumerate(reference_cells(path, diagnosis)):
         try:
             exec(compile(src, f"<{path.name}: reference cell {i}>", "exec"), ns)
         except Exception as exc:
             raise ReferenceNotebookError(f"{path}: a reference cell of the source notebook failed: "
                                          f"{type(exc).__name__}: {exc}") from exc
     functions = {k: v for k, v in ns.items() if callable(v) and not k.startswith("__")}
-    if not functions:
+    if not functions and not diagnosis:
         raise ReferenceNotebookError(f"{path}: the source notebook defines no functions "
                                      "(the hidden tests take the right answers from it)")
     return SimpleNamespace(**functions)
 
 
-_CACHE: dict[tuple[str, int], SimpleNamespace] = {}
+_CACHE: dict[tuple, SimpleNamespace] = {}
 
 
-def reference(course: "Course") -> SimpleNamespace:
+def reference(course: "Course", diagnosis: bool = False) -> SimpleNamespace:
     """The reference functions of the course's source notebook (cached per file version)."""
     path = course.source_notebook
     try:
-        key = (str(path), path.stat().st_mtime_ns)
+        key = (str(path), path.stat().st_mtime_ns, diagnosis)
     except FileNotFoundError:
         raise ReferenceNotebookError(f"{path}: the source notebook (the trusted reference) is missing") from None
     if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = load_reference(path)
+        for old in [k for k in _CACHE if k[2] == key[2]]:
+            del _CACHE[old]
+        _CACHE[key] = load_reference(path, diagnosis)
     return _CACHE[key]
+
+
+def diagnosis(course: "Course") -> SimpleNamespace:
+    """The functions of the source notebook's `diagnosis` cells (empty if it has none): the
+    sentences the visible checks print, for the hidden tests to say the same."""
+    return reference(course, diagnosis=True)
