@@ -159,61 +159,12 @@ def mean_accepts(W: np.ndarray, variance: float) -> bool:
     return abs(float(W.mean())) <= normal_z() * np.sqrt(variance / W.size)
 
 
-def known_formulas(fan_in: int, fan_out: int, scale=None) -> list[tuple[str, float]]:
-    """Variances that common right and wrong initializations give, with a name for each."""
-    fi, fo = fan_in, fan_out
-    out = [
-        ("2/fan_in (He)", 2 / fi),
-        ("1/fan_in (LeCun)", 1 / fi),
-        ("2/fan_out", 2 / fo),
-        ("1/fan_out", 1 / fo),
-        ("2/(fan_in+fan_out) (Xavier/Glorot)", 2 / (fi + fo)),
-        ("1/(fan_in+fan_out)", 1 / (fi + fo)),
-        ("6/(fan_in+fan_out) (Glorot's uniform bound squared, used as a normal variance)", 6 / (fi + fo)),
-        ("(2/fan_in)² (2/fan_in used as the standard deviation instead of the variance)", (2 / fi) ** 2),
-        ("(2/(fan_in+fan_out))² (the variance used as the standard deviation)", (2 / (fi + fo)) ** 2),
-        ("(1/fan_in)² (1/fan_in used as the standard deviation)", (1 / fi) ** 2),
-        ("1 (no scaling: standard normal)", 1.0),
-        ("0.01² (the small random scale 0.01)", 1e-4),
-    ]
-    if scale is not None:
-        out += [(f"{scale}² (the scale you were given)", scale ** 2),
-                (f"{scale} (the scale used as the variance, not the standard deviation)", scale)]
-    return out
-
-
-def check_gaussian(fn: str, name: str, W: np.ndarray, variance: float, formula: str,
-                   candidates: list[tuple[str, float]], context: str):
-    """Mean and variance of W against i.i.d. N(0, variance), with a message naming a known
-    formula the observed variance matches."""
-    observed = float(np.dot(W.ravel(), W.ravel())) / W.size
-    if not variance_accepts(W, variance):
-        matches = [label for label, v in candidates
-                   if abs(v - variance) > 1e-15 and v > 0 and variance_accepts(W, v)]
-        hint = (f"; {fmt(observed)} is {matches[0]}" if matches else
-                f"; that is {fmt(observed / variance)} times the expected variance")
-        fail(f"{fn}: variance of {name} is {fmt(observed)}, expected {fmt(variance)} = {formula} "
-             f"({context}){hint}")
-    if not mean_accepts(W, variance):
-        fail(f"{fn}: mean of {name} is {fmt(float(W.mean()))}, expected 0 ({context}): "
-             "the entries should be drawn from a normal distribution centred on zero")
-
-
 # --------------------------------------------------------------------------- comparisons
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     """||a-b|| / (||a|| + ||b||), 0 when both are zero."""
     den = float(np.linalg.norm(a) + np.linalg.norm(b))
     return 0.0 if den == 0.0 else float(np.linalg.norm(a - b)) / den
-
-
-def factor(a: np.ndarray, b: np.ndarray) -> float | None:
-    """c such that a ≈ c·b (within 1e-6 relative), else None."""
-    bb = float(np.dot(b.ravel(), b.ravel()))
-    if bb == 0.0:
-        return None
-    c = float(np.dot(a.ravel(), b.ravel())) / bb
-    return c if relative_error(a, c * b) < 1e-6 else None
 
 
 def row_spread(M: np.ndarray) -> float:

@@ -120,9 +120,15 @@ class Course:
         return course_config(self.root)
 
 
+def assignments(root: str | os.PathLike) -> list[str]:
+    """The course's assignments: the folders of its source/."""
+    source = Path(root) / "source"
+    return sorted(p.name for p in source.iterdir()
+                  if p.is_dir() and not p.name.startswith(".")) if source.is_dir() else []
+
+
 def _assignment(root: Path, assignment: str | None) -> str:
-    available = sorted(p.name for p in (root / "source").iterdir()
-                       if p.is_dir() and not p.name.startswith("."))
+    available = assignments(root)
     if assignment is None:
         if len(available) == 1:
             return available[0]

@@ -51,17 +51,13 @@ def _cost_inputs(m, seed, low, high):
 @pytest.mark.parametrize("m,seed,low,high", [(5, 301, 0.05, 0.95), (64, 302, 0.01, 0.99),
                                              (1, 303, 0.2, 0.8), (40, 304, 1e-6, 1 - 1e-6)],
                          ids=["m5", "m64", "m1", "confident"])
-def test_cost(student, ref, m, seed, low, high):
+def test_cost(student, ref, diagnosis, m, seed, low, high):
     AL, Y = _cost_inputs(m, seed, low, high)
-    expected = float(ref.compute_cost(AL, Y))
+    expected = float(ref.compute_cost(AL, Y))      # > 0: predictions stay inside (0, 1)
     got = c.number("compute_cost", "the cost", student.call("compute_cost", AL, Y))
     if abs(got - expected) > 1e-10 * max(1.0, abs(expected)):
-        hint = ""
-        if m > 1 and abs(got - expected * m) <= 1e-9 * abs(expected * m):
-            hint = ": that is the sum over the examples; the cost is their mean (divide by m)"
-        elif abs(got + expected) <= 1e-9 * abs(expected):
-            hint = ": the sign is wrong (the cross-entropy has a minus sign in front)"
-        c.fail(f"compute_cost: got {got!r}, expected {expected!r} (m={m}){hint}")
+        c.fail(diagnosis.factor_mistake("compute_cost", "the cost", got / expected, m)
+               + f"; got {got!r}, expected {expected!r} (m={m})")
 
 
 # --------------------------------------------------------------------------- backward
@@ -147,7 +143,7 @@ def _no_missing_layer_gradients(value: dict, dims):
 
 @pytest.mark.criterion("backward_gradients")
 @pytest.mark.parametrize("case", range(len(BACKWARD_CASES)), ids=["relu", "tanh", "relu-small", "one-layer"])
-def test_backward(student, ref, case):
+def test_backward(student, ref, diagnosis, case):
     """The student's gradients against centered differences of J(θ) = cost(forward(θ)), where
     forward is the student's own (so a forward bug is not charged twice here).
 
@@ -174,18 +170,10 @@ def test_backward(student, ref, case):
     for key in numeric:
         err = c.relative_error(got[key], numeric[key])
         if err >= MAX_RELATIVE_ERROR:
-            k = c.factor(got[key], numeric[key])
-            hint = ""
-            if k is not None:
-                hint = f"; yours is {c.fmt(k)} times the right one"
-                if abs(k - m) < 1e-6 * m and m > 1:
-                    hint += " (missing the 1/m of the mean over examples?)"
-                elif abs(k + 1) < 1e-6:
-                    hint += " (a sign error?)"
             note = (" (your forward_propagation gives a different AL, so the check used the slope "
                     "of the cost of your own forward pass)" if own_forward else "")
-            c.fail(f"backward_propagation: {key} does not match the numerical gradient of the cost "
-                   f"(relative error {c.fmt(err)}, limit {MAX_RELATIVE_ERROR:g}) for {where}{hint}{note}")
+            c.fail(diagnosis.gradient_mistake("backward_propagation", key, got[key], numeric[key], m, err)
+                   + f", limit {MAX_RELATIVE_ERROR:g}, for {where}{note}")
     _no_missing_layer_gradients(returned, dims)
     if case == KINK_CASE:
         _check_relu_at_zero(student, ref, dims, m)

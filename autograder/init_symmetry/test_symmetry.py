@@ -69,7 +69,7 @@ def _train_reference(ref, params, X, Y, steps=20, lr=0.5):
 
 @pytest.mark.criterion("symmetry_breaking")
 @pytest.mark.parametrize("fn,kwargs,seed", BREAKING_CASES, ids=["random", "xavier", "he"])
-def test_symmetry_breaking(student, ref, fn, kwargs, seed):
+def test_symmetry_breaking(student, ref, diagnosis, fn, kwargs, seed):
     """Pairwise distinct rows in every layer after the student's init, and hidden neurons still
     distinct after training from it (trained by the reference: the init is the subject)."""
     dims = BREAK_DIMS
@@ -80,8 +80,8 @@ def test_symmetry_breaking(student, ref, fn, kwargs, seed):
         if W.shape[0] > 1:
             d, i, j = c.min_row_distance(W)
             if d <= 1e-8 * max(float(np.max(np.abs(W))), 1e-300):
-                c.fail(f"{fn}: rows {i} and {j} of W{l} are identical (layer sizes {c.dims_text(dims)}): "
-                       "every weight must be drawn separately, or those neurons stay copies of each other")
+                c.fail(diagnosis.identical_neurons_mistake(fn, f"W{l}", i, j,
+                                                           f" (layer sizes {c.dims_text(dims)})"))
     X, Y = _data(seed=seed + 50, m=16)
     trained = _train_reference(ref, params, X, Y)
     for l in range(1, len(dims) - 1):
@@ -178,11 +178,19 @@ def _more_checks(case):
     return []
 
 
-def _symmetry_failure(fn, params, l, tol, got, expected, what):
+# The notebook's words for each case (its diagnosis cell's SYMMETRY_SITUATIONS).
+SITUATION = {"identical-rows": "identical", "rows-differ": "rows_differ",
+             "same-W-different-biases": "biases_differ", "differences-below-tol": "within_tol",
+             "differences-below-given-tol": "within_tol", "differences-above-given-tol": "rows_differ",
+             "one-neuron-layer": "one_neuron"}
+
+
+def _symmetry_failure(diagnosis, case, fn, params, l, tol, got, what):
     W, b = params[f"W{l}"], params[f"b{l}"]
     tol_text = "the default tol" if tol is None else f"tol={tol}"
-    c.fail(f"{fn}(parameters, {l}{'' if tol is None else f', tol={tol}'}) returned {got}, "
-           f"expected {expected}: {what} (W{l} has shape {W.shape}, b{l} {b.shape}; {tol_text})")
+    c.fail(diagnosis.verdict_mistake(
+        fn, got, SITUATION[case], f"{fn}(parameters, {l}{'' if tol is None else f', tol={tol}'}): "
+        f"{what} (W{l} has shape {W.shape}, b{l} {b.shape}; {tol_text})"))
 
 
 SYMMETRY_CASES = ["identical-rows", "rows-differ", "same-W-different-biases", "differences-below-tol",
@@ -191,7 +199,7 @@ SYMMETRY_CASES = ["identical-rows", "rows-differ", "same-W-different-biases", "d
 
 @pytest.mark.criterion("symmetry_check")
 @pytest.mark.parametrize("case", SYMMETRY_CASES)
-def test_is_layer_symmetric(student, case):
+def test_is_layer_symmetric(student, diagnosis, case):
     """The case's first call (_battery), then its further calls (_more_checks)."""
     params, l, tol, expected = _battery(case)
     fn = "is_layer_symmetric"
@@ -206,8 +214,8 @@ def test_is_layer_symmetric(student, case):
             "differences-above-given-tol": f"rows differ by 1e-4, more than tol={tol}",
             "one-neuron-layer": "the layer has one neuron (one row), so nothing differs",
         }[case]
-        _symmetry_failure(fn, params, l, tol, got, expected, what)
+        _symmetry_failure(diagnosis, case, fn, params, l, tol, got, what)
     for params, l, tol, expected, what in _more_checks(case):
         got = c.boolean(fn, student.call(fn, params, l) if tol is None else student.call(fn, params, l, tol=tol))
         if got != expected:
-            _symmetry_failure(fn, params, l, tol, got, expected, what)
+            _symmetry_failure(diagnosis, case, fn, params, l, tol, got, what)

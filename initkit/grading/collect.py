@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 if TYPE_CHECKING:
     from ..course import Course
 
-FIXTURES = ("student", "ref")
+FIXTURES = ("student", "ref", "diagnosis")
 _PACKAGE = "_initkit_hidden_tests"
 # Marks that change whether or how pytest runs a test; the runner calls every test as it is.
 _UNSUPPORTED_MARKS = ("skip", "skipif", "xfail", "usefixtures")
@@ -283,7 +283,7 @@ def _hidden_test(item, hidden_dir: Path, criteria) -> HiddenTest:
     unknown = [a for a in fixtures if a not in FIXTURES]
     if unknown:
         raise HiddenTestsError(f"{where} asks for fixtures {unknown}; the grader provides only "
-                               f"{' and '.join(FIXTURES)}")
+                               f"{', '.join(FIXTURES)}")
     return HiddenTest(item.name, file, criterion, func, params, fixtures)
 
 

@@ -47,7 +47,7 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
                      initkit.sandbox.inprocess.InProcessStudent for the benchmark's in-process
                      floor (NO isolation: trusted notebooks only)
     """
-    from ..reference import reference
+    from ..reference import diagnosis, reference
     from .collect import load_tests
     from .runner import run_tests
 
@@ -61,7 +61,8 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
         return {**error_result(hand_in.student, hand_in.name, course.criteria, str(exc), notes=remarks,
                                duration=time.perf_counter() - start), "digest": hand_in.digest}
     notes += submission.notes
-    tests, ref = load_tests(course), reference(course)   # before the session: set-up problems raise here
+    # Before the session: set-up problems raise here.
+    tests, trusted = load_tests(course), {"ref": reference(course), "diagnosis": diagnosis(course)}
 
     private_host = None
     if student_factory is not None:
@@ -77,7 +78,7 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
         if session is None:
             session = host.open_session(submission.cells)
         try:
-            results = run_tests(session, ref, tests, course.criteria)
+            results = run_tests(session, trusted, tests, course.criteria)
             cell_errors = list(session.cell_errors)
         finally:
             session.close()
@@ -95,11 +96,12 @@ def check_grading_setup(course: "Course") -> None:
     """Load the hidden tests and the reference; a CourseError (one line) if they cannot be, never
     a batch of zeros."""
     from ..course import CourseError
-    from ..reference import ReferenceNotebookError, reference
+    from ..reference import ReferenceNotebookError, diagnosis, reference
     from .collect import HiddenTestsError, load_tests
 
     try:
         load_tests(course)
         reference(course)
+        diagnosis(course)
     except (HiddenTestsError, ReferenceNotebookError) as exc:
         raise CourseError(" ".join(str(exc).split())) from exc

@@ -53,8 +53,10 @@ def describe(exc: BaseException) -> tuple[str, str]:
                      f"{type(exc).__name__} while checking what your code returned")
 
 
-def run_test(test: HiddenTest, student, ref) -> tuple[str, str]:
-    available = {"student": student, "ref": ref}
+def run_test(test: HiddenTest, student, trusted: Mapping[str, object]) -> tuple[str, str]:
+    """Call one hidden test with the student's session and the trusted fixtures (`ref`, the
+    reference solutions, and `diagnosis`, the notebook's shared messages)."""
+    available = {"student": student, **trusted}
     kwargs = {name: available[name] for name in test.fixtures}
     kwargs.update(test.params)
     try:
@@ -72,13 +74,14 @@ def shares(tests: list[HiddenTest], criteria: Mapping[str, float]) -> dict[str, 
     return {c: criteria[c] / n for c, n in counts.items() if n}
 
 
-def run_tests(student, ref, tests: list[HiddenTest], criteria: Mapping[str, float]) -> list[dict]:
+def run_tests(student, trusted: Mapping[str, object], tests: list[HiddenTest],
+              criteria: Mapping[str, float]) -> list[dict]:
     """Every hidden test against `student`: [{"name", "criterion", "outcome", "score",
     "max_score", "message"}] in collection order."""
     share = shares(tests, criteria)
     results = []
     for test in tests:
-        outcome, message = run_test(test, student, ref)
+        outcome, message = run_test(test, student, trusted)
         points = share[test.criterion]
         results.append({"name": test.name, "criterion": test.criterion, "outcome": outcome,
                         "score": points if outcome == "passed" else 0.0, "max_score": points,

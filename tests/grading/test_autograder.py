@@ -240,7 +240,7 @@ def test_unexpected_exception_in_a_test_is_a_generic_error():
         raise KeyError("secret hidden detail")
 
     t = collect.HiddenTest("test_broken", "x.py", "zeros", test_broken, {}, ("student",))
-    outcome, message = runner.run_test(t, student=None, ref=None)
+    outcome, message = runner.run_test(t, student=None, trusted={"ref": None})
     assert outcome == "error"
     assert "secret" not in message and "KeyError" in message
 

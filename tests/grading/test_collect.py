@@ -191,7 +191,7 @@ def test_tricky_parametrization_is_collected_as_pytest_collects_it(tmp_path):
     # an argument with a default is not a fixture (pytest passes nothing; neither does the runner)
     default = tricky["test_default_argument"]
     assert (default.params, default.fixtures) == ({}, ("student",))
-    assert runner.run_test(default, student=None, ref=None) == ("passed", "")
+    assert runner.run_test(default, student=None, trusted={"ref": None}) == ("passed", "")
     # a relative import inside a test, run after collection, finds this course's module
     checks = tricky["test_lazy_relative_import"].func(student=None)
     assert Path(checks.__file__) == course.root / "autograder" / "_checks.py"   # shared, one level up
