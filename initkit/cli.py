@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="grade the example submissions shipped in examples/")
     _add_course_options(p)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="output folder (default: demo-output/ASSIGNMENT in the current folder)")
+                   help="output folder (default: demo-output/ASSIGNMENT in the current folder; with "
+                   "several assignments and no --assignment, OUT/ASSIGNMENT for each)")
     _add_batch_options(p)
     _add_isolation(p, "auto")           # the course's own examples: trusted code
     p.set_defaults(func=_demo)
@@ -257,12 +258,18 @@ def _demo(args) -> int:
     from .demo import feedback_hint
     from .reports.summary import format_summary
 
-    run = demo(_course(args), args.out, workers=args.workers, force=args.force,
-               progress=not args.quiet, timeout=args.timeout, wait=args.wait,
-               isolation=args.isolation)
-    print(format_summary(run))
-    print()
-    print(feedback_hint(run))
+    from .course import Course, assignments
+
+    # Without --assignment, every assignment of the course (each into its own folder).
+    names = [args.assignment] if args.assignment else assignments(args.course_dir or ".") or [None]
+    for i, name in enumerate(names):
+        out = Path(args.out) / name if args.out and len(names) > 1 else args.out
+        run = demo(Course.open(args.course_dir, name), out, workers=args.workers, force=args.force,
+                   progress=not args.quiet, timeout=args.timeout, wait=args.wait,
+                   isolation=args.isolation)
+        print(("\n" if i else "") + format_summary(run))
+        print()
+        print(feedback_hint(run))
     return 0
 
 
