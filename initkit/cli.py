@@ -317,9 +317,23 @@ def _grade_one(args) -> int:
     from .api import grade_one
     from .reports.summary import format_result
 
+    if args.assignment is None:
+        args.assignment = _assignment_of(Path(args.path), args.course_dir)
     result = grade_one(_course(args), args.path, timeout=args.timeout, isolation=args.isolation)
     print(json.dumps(result, indent=1) if args.json else format_result(result))
     return 0 if result["status"] == "graded" else EXIT_WITH_ERRORS
+
+
+def _assignment_of(notebook: Path, course_dir) -> str | None:
+    """The assignment a notebook belongs to, when the course has several: the one named by its
+    folder (submitted/<student>/<assignment>/) or by the notebook's own name; else None."""
+    from .course import assignments
+
+    names = assignments(course_dir or ".")
+    for name in (notebook.resolve().parent.name, notebook.stem):
+        if name in names:
+            return name
+    return None
 
 
 def _gradescope(args) -> int:

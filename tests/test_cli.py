@@ -11,7 +11,7 @@ import pytest
 
 from fakes import ASSIGNMENT, CRITERIA, REPO, add, copy_real_course, fake_submission, make_course
 from initkit import api, cli
-from initkit.course import Course, CourseError
+from initkit.course import Course, CourseError, assignments
 from initkit.reports.tables import num
 
 
@@ -103,7 +103,10 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert cli.main(["demo", str(REPO), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "Feedback for each student" in text
-    rows = {r["student"]: r for r in json.loads((out / "grades.json").read_text())["submissions"]}
+    # Without --assignment: every assignment's examples, each in a folder of its own.
+    for assignment in assignments(REPO):
+        assert (out / assignment / "grades.json").is_file(), assignment
+    rows = {r["student"]: r for r in json.loads((out / ASSIGNMENT / "grades.json").read_text())["submissions"]}
     lost = {s: {n for n, c in r["criteria"].items() if c["score"] < c["max_score"]}
             for s, r in rows.items()}
     full = Course.open(REPO, ASSIGNMENT).max_score
@@ -271,25 +274,25 @@ _EXAMPLE = REPO / "examples" / ASSIGNMENT / "submitted" / "correct" / ASSIGNMENT
 
 
 @pytest.mark.parametrize("argv, function, expected", [
-    (["grade", str(REPO), "--workers", "2", "--no-gradebook", "--quiet"], "grade",
+    (["grade", str(REPO), "--assignment", ASSIGNMENT, "--workers", "2", "--no-gradebook", "--quiet"], "grade",
      {"workers": 2, "gradebook": False, "progress": False, "isolation": "bubblewrap"}),
     (["demo", str(REPO), "--out", "d", "--timeout", "9"], "demo",
      {"timeout": 9.0, "progress": True, "isolation": "auto"}),
     (["grade-one", str(_EXAMPLE), "--course", str(REPO), "--timeout", "5"], "grade_one",
      {"timeout": 5.0, "isolation": "bubblewrap"}),
-    (["feedback", str(REPO), "--out", "o", "--db", "sqlite:///g.db", "--wait"], "feedback",
+    (["feedback", str(REPO), "--assignment", ASSIGNMENT, "--out", "o", "--db", "sqlite:///g.db", "--wait"], "feedback",
      {"gradebook": "sqlite:///g.db", "wait": True}),
-    (["release", str(REPO)], "release", {}),
-    (["collect", "canvas", "s.zip", str(REPO), "--force"], "collect_canvas",
+    (["release", str(REPO), "--assignment", ASSIGNMENT], "release", {}),
+    (["collect", "canvas", "s.zip", str(REPO), "--assignment", ASSIGNMENT, "--force"], "collect_canvas",
      {"force": True, "wait": False}),
-    (["export", "canvas", str(REPO), "--roster", "r.csv", "-o", "o.csv", "--match-column", "ID",
+    (["export", "canvas", str(REPO), "--assignment", ASSIGNMENT, "--roster", "r.csv", "-o", "o.csv", "--match-column", "ID",
       "--column", "C", "--db", "sqlite:///g.db"], "export_canvas",
      {"match_column": "ID", "column": "C", "gradebook": "sqlite:///g.db"}),
-    (["gradescope", str(REPO), "-o", "a.zip", "--visibility", "hidden", "--late-policy", "10/day",
+    (["gradescope", str(REPO), "--assignment", ASSIGNMENT, "-o", "a.zip", "--visibility", "hidden", "--late-policy", "10/day",
       "--isolation", "none", "--python", "3.12"], "build_gradescope",
      {"visibility": "hidden", "late_policy": "10/day", "timeout": None, "isolation": "none",
       "python": "3.12"}),
-    (["audit", str(REPO), "--json", "a.json", "--min-score", "0.9", "--workers", "1", "--quiet"],
+    (["audit", str(REPO), "--assignment", ASSIGNMENT, "--json", "a.json", "--min-score", "0.9", "--workers", "1", "--quiet"],
      "audit", {"json_path": "a.json", "html_path": None, "min_score": 0.9, "workers": 1,
                "progress": False, "wait": False}),
 ])

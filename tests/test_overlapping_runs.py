@@ -289,7 +289,7 @@ def test_audit_refuses_a_locked_output_folder_and_waits_with_wait(tmp_path, monk
 
     monkeypatch.setattr(audit_run, "_audit_locked", reference_only)
     out = tmp_path / "audit-out"
-    common = ["audit", str(REPO), "--out", str(out), "--workers", "1", "--quiet"]
+    common = ["audit", str(REPO), "--assignment", ASSIGNMENT, "--out", str(out), "--workers", "1", "--quiet"]
     holder = _hold_lock(out)
     try:
         started = time.monotonic()

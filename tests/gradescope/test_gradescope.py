@@ -180,12 +180,12 @@ def test_wheel_is_complete_and_its_record_matches(built):
 
 
 def test_bad_options_fail_the_build(course, tmp_path):
-    assert cli.main(["gradescope", str(REPO), "-o", str(tmp_path / "a.zip"),
+    assert cli.main(["gradescope", str(REPO), "--assignment", ASSIGNMENT, "-o", str(tmp_path / "a.zip"),
                      "--late-policy", "10 percent"]) == 2
-    assert cli.main(["gradescope", str(REPO), "-o", str(tmp_path / "a.zip"),
+    assert cli.main(["gradescope", str(REPO), "--assignment", ASSIGNMENT, "-o", str(tmp_path / "a.zip"),
                      "--python", "3.10"]) == 2
     assert not (tmp_path / "a.zip").exists()
-    assert cli.main(["gradescope", str(REPO), "-o", str(tmp_path / "b.zip"),
+    assert cli.main(["gradescope", str(REPO), "--assignment", ASSIGNMENT, "-o", str(tmp_path / "b.zip"),
                      "--visibility", "after_published", "--late-policy", "5/hour,max=50"]) == 0
     config = json.loads(zipfile.ZipFile(tmp_path / "b.zip").read("gradescope.json"))
     assert config["visibility"] == "after_published" and config["isolation"] == "auto"
@@ -200,14 +200,14 @@ def test_isolation_option(course, tmp_path, capsys):
                                            "graded"),
                             ("none", "never bubblewrap"), ("auto", "bubblewrap where it starts")):
         zip_path = tmp_path / f"{isolation}.zip"
-        assert cli.main(["gradescope", str(REPO), "-o", str(zip_path),
+        assert cli.main(["gradescope", str(REPO), "--assignment", ASSIGNMENT, "-o", str(zip_path),
                          "--isolation", isolation]) == 0
         config = json.loads(zipfile.ZipFile(zip_path).read("gradescope.json"))
         assert config["isolation"] == isolation and "sandbox" not in config
         assert f"isolation {isolation}: {says}" in capsys.readouterr().out
     for bad in (["--isolation", "namespaces"], ["--require-bubblewrap"]):
         with pytest.raises(SystemExit) as exited:
-            cli.main(["gradescope", str(REPO), "-o", str(tmp_path / "bad.zip"), *bad])
+            cli.main(["gradescope", str(REPO), "--assignment", ASSIGNMENT, "-o", str(tmp_path / "bad.zip"), *bad])
         assert exited.value.code == 2
     with pytest.raises(CourseError, match="--isolation 'namespaces'"):
         build_autograder(course, tmp_path / "bad.zip", isolation="namespaces")

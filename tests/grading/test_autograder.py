@@ -139,7 +139,7 @@ def test_messages_are_actionable_and_show_no_hidden_code(graded):
         assert not any(line in m for line in hidden), m
         assert "Traceback" not in m or "<cell" in m     # only the student's own frames
     faulty = {t["name"]: t["message"] for t in graded["faulty"]["tests"]}
-    assert "initialize_he: variance of W1 is" in faulty["test_he_variance[400-100]"]
+    assert "initialize_he: variance is" in faulty["test_he_variance[400-100]"]
     assert "is 1/fan_in (LeCun)" in faulty["test_he_variance[400-100]"]
     assert "initialize_constant raised ValueError: negative values are not supported" in \
         faulty["test_constant[3-2-value-1.25]"]

@@ -39,8 +39,8 @@ def pytest_collection_finish(session):
 '''
 
 
-def pytest_view(course_root: Path, tmp_path: Path) -> list[dict]:
-    """`python -m pytest autograder --collect-only -q`, run from the course folder in a separate
+def pytest_view(course_root: Path, tmp_path: Path, folder: str = "autograder") -> list[dict]:
+    """`python -m pytest <folder> --collect-only -q`, run from the course folder in a separate
     process as an instructor runs it: one {name, file, criterion, params (reprs)} per item."""
     plugin_dir = tmp_path / "dump_plugin"
     plugin_dir.mkdir(exist_ok=True)
@@ -49,7 +49,7 @@ def pytest_view(course_root: Path, tmp_path: Path) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir), env.get("PYTHONPATH")]))
     env["INITKIT_DUMP_ITEMS"] = str(dump)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "autograder", "--collect-only", "-q",
+    proc = subprocess.run([sys.executable, "-m", "pytest", folder, "--collect-only", "-q",
                            "-p", "no:cacheprovider", "-p", "_initkit_dump_items"],
                           cwd=course_root, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -82,7 +82,7 @@ def make_course(root: Path, files: dict[str, str] | None = None) -> Course:
 
 def test_the_course_is_collected_as_pytest_collects_it(tmp_path):
     tests = load_tests(COURSE)
-    assert view(tests) == pytest_view(REPO, tmp_path)
+    assert view(tests) == pytest_view(REPO, tmp_path, f"autograder/{ASSIGNMENT}")
     assert {t.criterion for t in tests} == set(COURSE.criteria)
     assert load_tests(COURSE) is tests                     # once per process
 
@@ -91,7 +91,7 @@ def test_the_course_tests_get_their_parameters_and_fixtures():
     by_name = {t.name: t for t in load_tests(COURSE)}
     he = by_name["test_he_variance[400-100]"]
     assert (he.module, he.criterion, he.params, he.fixtures) == \
-        ("test_init.py", "he_variance", {"dims": [400, 100], "seed": 11}, ("student",))
+        ("test_init.py", "he_variance", {"dims": [400, 100], "seed": 11}, ("student", "diagnosis"))
     forward = by_name["test_forward[default-activation]"]
     assert forward.params == {"dims": [2, 10, 5, 1], "m": 50, "activation": None, "seed": 203}
     assert forward.fixtures == ("student", "ref")
@@ -168,7 +168,7 @@ TRICKY = '''
 def test_tricky_parametrization_is_collected_as_pytest_collects_it(tmp_path):
     course = make_course(tmp_path / "course", {"test_tricky.py": TRICKY})
     tests = load_tests(course)
-    assert view(tests) == pytest_view(course.root, tmp_path)
+    assert view(tests) == pytest_view(course.root, tmp_path, f"autograder/{course.assignment}")
 
     tricky = {t.name: t for t in tests if t.module == "test_tricky.py"}
     assert list(tricky) == [
