@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ from initkit.reports.autograded import criterion_text
 
 NB = "init_symmetry"                     # the notebook's name in nbgrader's sense (no .ipynb)
 STUDENTS = ("correct", "he_uses_1_over_fan_in", "broken_upload")
+SECOND = "signals_depth"                 # the course's second assignment
+SECOND_STUDENTS = ("correct", "orthogonal_no_sign_correction")
 SERVER_START_SECONDS = 60
 HTTP_SECONDS = 60
 BROWSER_SECONDS = 60
@@ -111,7 +114,15 @@ def graded(tmp_path_factory):
         dest.parent.mkdir(parents=True)
         dest.write_bytes(src.read_bytes())
     summary = api.grade(Course.open(root, ASSIGNMENT), workers=2, progress=False)
-    return root, {r["student"]: r for r in summary.results}
+    # The course's second assignment, into the same gradebook: formgrader lists both.
+    for folder in (f"source/{SECOND}", f"release/{SECOND}"):
+        shutil.copytree(REPO / folder, root / folder)
+    for student in SECOND_STUDENTS:
+        shutil.copytree(REPO / "examples" / SECOND / "submitted" / student / SECOND,
+                        root / "submitted" / student / SECOND)
+    second = api.grade(Course.open(root, SECOND), workers=2, progress=False)
+    return root, {**{r["student"]: r for r in summary.results},
+                  **{(SECOND, r["student"]): r for r in second.results}}
 
 
 class Formgrader:
@@ -244,6 +255,21 @@ def test_submissions_api_lists_initkits_scores(graded, formgrader):
             course.max_score + course.manual_points, course.manual_points), student
         assert row["needs_manual_grade"], student                  # the two written answers
     assert {s: listed[s]["score"] for s in STUDENTS} == {s: example_score(s) for s in STUDENTS}
+
+
+def test_the_second_assignment_is_listed_with_initkits_scores(graded, formgrader):
+    _, results = graded
+    listed = {s["student"]: s for s in formgrader.get_json(f"/formgrader/api/submissions/{SECOND}")}
+    assert set(listed) == set(SECOND_STUDENTS)
+    for student in SECOND_STUDENTS:
+        assert listed[student]["autograded"] and listed[student]["code_score"] == \
+            results[SECOND, student]["score"], student
+    course = Course.open(REPO, SECOND)
+    notebooks = formgrader.get_json(f"/formgrader/api/submitted_notebooks/{SECOND}/{SECOND}")
+    faulty = next(n for n in notebooks if n["student"] == "orthogonal_no_sign_correction")
+    status, page = formgrader.get(f"/formgrader/submissions/{faulty['id']}/")
+    assert status == 200, page[:2000]
+    assert f"for {course.title('orthogonal_sign')} [orthogonal_sign]" in page_text(page)
 
 
 def test_grades_api_gives_each_criterion_initkits_points(graded, formgrader, notebook_ids):
