@@ -6,9 +6,9 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from fakes import ASSIGNMENT, REPO
+from fakes import REPO
 from initkit import cells
-from initkit.course import Course
+from initkit.course import Course, assignments
 from initkit.solutions import make_submission
 
 pytestmark = pytest.mark.slow       # it executes a whole notebook
@@ -24,18 +24,28 @@ def _check_output(nb) -> str:
     return "".join(o.get("text", "") for o in last.outputs if o.get("output_type") == "stream")
 
 
-def test_it_names_the_unfinished_and_the_redefined_and_grading_skips_it():
-    course = Course.open(REPO, ASSIGNMENT)
-    stub = "def compute_cost(AL, Y):\n    raise NotImplementedError()\n"
-    nb = make_submission(course, {"compute_cost": stub})
+def _exercises(course: Course) -> list[str]:
+    """The functions the students write, in notebook order (the answer cells' definitions)."""
+    nb = nbformat.read(str(course.source_notebook), as_version=4)
+    return [name for c in nb.cells if cells.classify(c) is cells.Kind.ANSWER
+            for name in cells.defined_functions(cells.source(c))]
+
+
+@pytest.mark.parametrize("assignment", assignments(REPO))
+def test_it_names_the_unfinished_and_the_redefined_and_grading_skips_it(assignment):
+    course = Course.open(REPO, assignment)
+    unfinished, redefined, *done = _exercises(course)
+    stub = f"def {unfinished}(*args, **kwargs):\n    raise NotImplementedError()\n"
+    nb = make_submission(course, {unfinished: stub})
     check = next(i for i, c in enumerate(nb.cells) if cells.classify(c) is cells.Kind.STUDENT_CHECK)
     assert check == len(nb.cells) - 1, "the check is the release's last cell"
     nb.cells.insert(check, nbformat.v4.new_code_cell(       # a scratch cell, as students add them
-        "def initialize_he(layer_dims, rng=None):\n    return {}\n\nprint(initialize_he([2, 1]))"))
+        f"def {redefined}(*args, **kwargs):\n    return {{}}\n\nprint({redefined}())"))
     text = _check_output(nb)
-    assert "compute_cost: unfinished: it still raises NotImplementedError" in text, text
-    assert "initialize_he: defined 2 different ways, one of them in a scratch cell" in text, text
-    assert "forward_propagation: done" in text and "initialize_zeros: done" in text, text
+    assert f"{unfinished}: unfinished: it still raises NotImplementedError" in text, text
+    assert f"{redefined}: defined 2 different ways, one of them in a scratch cell" in text, text
+    for name in done:
+        assert f"{name}: done" in text, text
     # Grading never runs it, and nothing of it is the student's code.
     from initkit.submission import parse
 
