@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import shutil
 import subprocess
 import sys
 import time

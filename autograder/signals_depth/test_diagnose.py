@@ -46,17 +46,18 @@ def _label(r, g, low, high, exploding_first=False):
 
 
 def _mistake(stats, low, high, got, want):
-    """What a typical mistake returns on these stats, if it is what the student returned."""
+    """Which typical mistake returns what the student returned on these stats, if one does."""
     std, gn = stats["std"], stats["grad_norm"]
     if std[0] == 0 or len(std) < 2:
         return None
     r, g = std[-1] / std[0], gn[0] / gn[-1]
-    options = [(_label(1 / r, 1 / g, low, high), "wrong ends compared (std[0]/std[L-1], grad_norm[L-1]/grad_norm[0]?)"),
-               (_label(r, g, low, high, exploding_first=True), "exploding checked before vanishing"),
-               (_label(1 / r, g, low, high), "wrong ends of std compared (std[0]/std[L-1]?)"),
-               (_label(r, 1 / g, low, high), "wrong ends of grad_norm compared (grad_norm[L-1]/grad_norm[0]?)"),
-               (_label(r, 1.0, low, high), "the gradient ratio g ignored"),
-               (_label(1.0, g, low, high), "the activation ratio r ignored")]
+    # keys of the diagnosis cell's DIAGNOSE_MISTAKES, which words them
+    options = [(_label(1 / r, 1 / g, low, high), "wrong_ends"),
+               (_label(r, g, low, high, exploding_first=True), "exploding_first"),
+               (_label(1 / r, g, low, high), "wrong_std_ends"),
+               (_label(r, 1 / g, low, high), "wrong_grad_ends"),
+               (_label(r, 1.0, low, high), "g_ignored"),
+               (_label(1.0, g, low, high), "r_ignored")]
     for label, mistake in options:
         if label == got and label != want:
             return mistake

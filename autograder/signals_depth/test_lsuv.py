@@ -61,8 +61,7 @@ def test_uses_the_given_batch(student, diagnosis):
         results.append(params)
     keys = [f"{k}{l}" for l in range(1, len(dims)) for k in ("W", "b")]
     if all(np.allclose(results[0][k], results[1][k], rtol=1e-6, atol=0) for k in keys):
-        raise AssertionError(f"{FN}: two different batches X gave the same parameters: measure the "
-                             "variances on the batch X you are given")
+        raise AssertionError(diagnosis.lsuv_same_batch_message())
 
 
 # --------------------------------------------------------------------------- lsuv_protocol
@@ -106,8 +105,7 @@ def test_orthogonal_start(student, ref, diagnosis, case):
             raise AssertionError(problem)
         for key in [f"{k}{l}" for l in range(1, len(dims)) for k in ("W", "b")]:
             if not np.array_equal(params[key], again[key]):
-                raise AssertionError(f"{FN}: two calls with generators made from the same seed gave "
-                                     f"different {key}: draw W1..WL from the rng argument")
+                raise AssertionError(diagnosis.same_seed_message(FN, key))
         return
     if problem:
         raise AssertionError(problem)
@@ -122,15 +120,15 @@ def test_lsuv_without_rng(student, diagnosis):
     except StudentError as exc:
         if exc.exc_type == "NotImplementedError":
             raise
-        raise AssertionError(f"{FN}: called without rng, it raised {exc.exc_type}: {exc.message} "
-                             "(rng=None means a new np.random.default_rng())"[:400]) from None
+        raise AssertionError(diagnosis.without_rng_message(FN, raised=exc.exc_type,
+                                                           message=exc.message)) from None
     problem = diagnosis.lsuv_parameters_problem(dims, params)
     if problem:
         raise AssertionError(problem)
     for l in (1, 2):
         if np.any(params[f"b{l}"] != 0):
-            raise AssertionError(f"{FN}: b{l} is not zero: the biases start at zero and stay zero "
-                                 f"(called without rng, layer_dims {dims})")
+            raise AssertionError(f"{FN}: the biases are not zero; b{l} is not zero: they start at "
+                                 f"zero and stay zero (called without rng, layer_dims {dims})")
 
 
 # --------------------------------------------------------------------------- lsuv_error
