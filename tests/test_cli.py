@@ -103,9 +103,18 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert cli.main(["demo", str(REPO), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "Feedback for each student" in text
-    # Without --assignment: every assignment's examples, each in a folder of its own.
+    # Without --assignment: every assignment's examples, each in a folder of its own, with the
+    # spread of scores its examples are made for.
     for assignment in assignments(REPO):
-        assert (out / assignment / "grades.json").is_file(), assignment
+        rows = json.loads((out / assignment / "grades.json").read_text())["submissions"]
+        top = Course.open(REPO, assignment).max_score
+        for r in rows:
+            if r["student"].startswith("correct"):
+                assert r["score"] == top, (assignment, r["student"])
+            elif r["student"] == "broken_upload":
+                assert r["status"] == "error", assignment
+            else:
+                assert r["status"] == "graded" and 0 < r["score"] < top, (assignment, r["student"])
     rows = {r["student"]: r for r in json.loads((out / ASSIGNMENT / "grades.json").read_text())["submissions"]}
     lost = {s: {n for n, c in r["criteria"].items() if c["score"] < c["max_score"]}
             for s, r in rows.items()}
