@@ -1,5 +1,5 @@
-"""Hidden tests, part 5: diagnose (criterion diagnosis), on made-up statistics close to (never at)
-the thresholds, and on the statistics of real runs (computed by the reference, so a mistake in
+"""Hidden tests, part 5: diagnose (criterion diagnosis), on made-up statistics close to the
+thresholds and exactly at them (strict < and >, as the notebook says: ties are "healthy"), and on the statistics of real runs (computed by the reference, so a mistake in
 layer_statistics is not charged here). Deterministic."""
 
 import numpy as np
@@ -30,6 +30,15 @@ MADE_UP = {
     "healthy-near-both": [([1.0, 9.3], [9.2, 1.0], None, None), ([1.0, 0.108], [0.107, 1.0], None, None)],
     "given-low-high": [([1.0, 0.46], [1.3, 1.3], 0.5, 2.0), ([1.0, 2.2], [1.3, 1.3], 0.5, 2.0),
                        ([1.0, 1.9], [0.54, 1.0], 0.5, 2.0), ([0.8, 0.8], [0.003, 0.1], 0.05, 3.0)],
+    "g-needs-the-last-layer": [([1.0, 1.0, 1.0], [0.2, 0.5, 0.01], None, None),
+                               ([1.0, 1.0], [4.0, 8.0], None, None)],
+    # Exactly at a threshold (exact in floating point: ratios of the threshold by powers of two):
+    # the notebook's strict < and > make every one "healthy".
+    "exactly-at-a-threshold": [([2.0, 1.0, 0.2], [1.0, 1.0, 1.0], None, None),
+                               ([1.0, 3.0, 10.0], [1.0, 1.0, 1.0], None, None),
+                               ([1.0, 1.0], [0.1, 1.0], None, None),
+                               ([1.0, 1.0], [10.0, 1.0], None, None),
+                               ([2.0, 1.0], [1.0, 1.0], 0.5, 2.0)],
     "one-layer": [([0.3], [2.0], None, None)],
     "first-std-zero": [([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], None, None)],
 }

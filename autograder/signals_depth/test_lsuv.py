@@ -64,6 +64,41 @@ def test_uses_the_given_batch(student, diagnosis):
         raise AssertionError(diagnosis.lsuv_same_batch_message())
 
 
+# The scale LSUV's rule gives each layer (a layer within tol is left as drawn, else divided by
+# sqrt(var) once, which makes its variance 1; max_iter rescalings at most), read from the
+# student's own W[l] = c × orthonormal, so a different draw is not charged here.
+# (layer sizes, activation (None: the default "tanh"), tol, max_iter, X's seed, scale, shift).
+SCALE_CASES = {
+    "within-tol-left-as-drawn": ([8, 8, 8, 8], "linear", None, None, 5, 1.02, 0.3),
+    "just-outside-tol": ([1, 1], "linear", None, None, None, 1.05, 0.0),
+    "exactly-tol-away": ([1, 1], "linear", 1.25, None, None, 1.5, 0.0),
+    "max-iter-1": ([6, 9, 4], "tanh", None, 1, 6, 5.0, 0.0),
+    "max-iter-0": ([6, 9, 4], "tanh", None, 0, 6, 5.0, 0.0),
+    "default-activation": ([6, 9, 4], None, None, None, 6, 5.0, 0.0),
+}
+
+
+@pytest.mark.criterion("lsuv_variance")
+@pytest.mark.parametrize("case", list(SCALE_CASES))
+def test_the_stopping_rule_sets_each_scale(student, diagnosis, case):
+    dims, activation, tol, max_iter, seed, scale, shift = SCALE_CASES[case]
+    if seed is None:                  # one example each side of 0: var(Z) = scale² exactly
+        X = np.array([[scale, -scale]])
+    else:
+        X = np.random.default_rng(seed).standard_normal((dims[0], 40)) * scale + shift
+    kwargs = {"rng": RNG(3300 + len(case))}
+    if activation is not None:
+        kwargs["activation"] = activation
+    for name, value in (("tol", tol), ("max_iter", max_iter)):
+        if value is not None:
+            kwargs[name] = value
+    params = student.call(FN, list(dims), X, **kwargs)
+    problem = diagnosis.lsuv_scale_problem(dims, X, params, activation or "tanh",
+                                           0.1 if tol is None else tol, 10 if max_iter is None else max_iter)
+    if problem:
+        raise AssertionError(problem)
+
+
 # --------------------------------------------------------------------------- lsuv_protocol
 
 PROTOCOL_CASES = {
