@@ -13,7 +13,8 @@ and square matrices, ratios exactly at diagnose's thresholds and one ulp either 
 with and without a slope, unknown nonlinearity names, LSUV batches that make a layer's
 pre-activations exactly 0 (the ValueError), max_iter 0 or 1, tolerances that stop at once.
 Degenerate inputs on which the notebook's own numbers are rounding noise (pre-activations constant
-but not 0, where np.var gives 0 or 1e-33 by chance) are left out.
+but not 0, where np.var gives 0 or 1e-33 by chance) are left out, and so are stats outside
+diagnose's precondition (grad_norm[L-1] = 0, where g is not defined).
 """
 
 import numpy as np
@@ -250,15 +251,16 @@ def probe_diagnose(rng, fns):
     elif case == 8:
         std[0] = 0.0                                  # vanishing whatever else
     elif case == 9 and L > 1:
-        # a dead last layer: its activations and every gradient are 0 (g = 0/0 is nan)
+        # the last layer's activations constant (r = 0); grad_norm[L-1] > 0 (the notebook's
+        # precondition: g is always defined), the first layer's possibly 0
         std[-1] = 0.0
-        grad_norm[:] = 0.0
+        if rng.random() < 0.5:
+            grad_norm[0] = 0.0
     elif case == 10:
         std[0] = 1.0                                  # exactly 1 (an index or constant slip)
         grad_norm[0] = 1.0
     stats = {"mean": rng.standard_normal(L), "std": std, "grad_norm": grad_norm,
              "dead_fraction": rng.integers(0, 3, L) / 2.0}
     if rng.random() < 0.15:
-        stats = {k: [float(x) for x in v] if k != "grad_norm" or not np.all(v == 0) else v
-                 for k, v in stats.items()}           # lists, as a student might pass them
+        stats = {k: [float(x) for x in v] for k, v in stats.items()}   # lists of floats
     return (stats,) + args_extra, kwargs

@@ -93,8 +93,14 @@ def test_the_stopping_rule_sets_each_scale(student, diagnosis, case):
         if value is not None:
             kwargs[name] = value
     params = student.call(FN, list(dims), X, **kwargs)
+    # The scale each layer starts with is the student's own initialize_orthogonal's (a wrong
+    # default gain there is orthogonal's mistake, not LSUV's).
+    starts = [diagnosis.orthogonal_scale(student.call("initialize_orthogonal", (dims[l], dims[l - 1]),
+                                                      rng=RNG(3399)))
+              for l in range(1, len(dims))]
     problem = diagnosis.lsuv_scale_problem(dims, X, params, activation or "tanh",
-                                           0.1 if tol is None else tol, 10 if max_iter is None else max_iter)
+                                           0.1 if tol is None else tol, 10 if max_iter is None else max_iter,
+                                           starts)
     if problem:
         raise AssertionError(problem)
 
