@@ -260,13 +260,19 @@ def _demo(args) -> int:
 
     from .course import Course, assignments
 
-    # Without --assignment, every assignment of the course (each into its own folder).
+    # Without --assignment, every assignment of the course that has examples (each into its own
+    # folder); one without them is named and skipped.
     names = [args.assignment] if args.assignment else assignments(args.course_dir or ".") or [None]
-    for i, name in enumerate(names):
-        out = Path(args.out) / name if args.out and len(names) > 1 else args.out
-        run = demo(Course.open(args.course_dir, name), out, workers=args.workers, force=args.force,
-                   progress=not args.quiet, timeout=args.timeout, wait=args.wait,
-                   isolation=args.isolation)
+    courses = [Course.open(args.course_dir, name) for name in names]
+    if len(courses) > 1:
+        for course in [c for c in courses if not c.examples.is_dir()]:
+            print(f"initkit demo: {course.assignment} has no example submissions (python "
+                  f"examples/{course.assignment}/make_examples.py builds them); skipped", file=sys.stderr)
+        courses = [c for c in courses if c.examples.is_dir()] or courses[:1]
+    for i, course in enumerate(courses):
+        out = Path(args.out) / course.assignment if args.out and len(names) > 1 else args.out
+        run = demo(course, out, workers=args.workers, force=args.force, progress=not args.quiet,
+                   timeout=args.timeout, wait=args.wait, isolation=args.isolation)
         print(("\n" if i else "") + format_summary(run))
         print()
         print(feedback_hint(run))

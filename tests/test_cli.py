@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,17 @@ def test_what_the_library_logs_is_shown_on_stderr_unless_quiet(tmp_path, fake_ba
     assert capsys.readouterr().err == ""
     api.grade(Course.open(course), tmp_path / "o3", workers=1, progress=False, gradebook=False)
     assert capsys.readouterr().err == ""
+
+
+def test_demo_skips_an_assignment_without_examples_and_says_so(tmp_path, capsys):
+    root = copy_real_course(tmp_path / "course")
+    for folder in ("source/signals_depth", "release/signals_depth"):
+        shutil.copytree(REPO / folder, root / folder)
+    for student in ("correct", "broken_upload"):
+        shutil.copytree(REPO / "examples" / ASSIGNMENT / "submitted" / student,
+                        root / "examples" / ASSIGNMENT / "submitted" / student)
+    assert cli.main(["demo", str(root), "--out", str(tmp_path / "demo"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "signals_depth has no example submissions" in captured.err
+    assert (tmp_path / "demo" / ASSIGNMENT / "grades.json").is_file()
+    assert not (tmp_path / "demo" / "signals_depth").exists()

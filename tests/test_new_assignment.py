@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -141,9 +142,10 @@ def test_the_readme_instructor_block_passes_after_a_reweighting(tmp_path):
     from fakes import REPO
 
     root = tmp_path / "course"
-    shutil.copytree(REPO, root, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "grading-output",
-        "demo-output", "gradebook.db", "submitted", "autograded", "feedback"))
+    skip = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis",
+                                  "grading-output", "demo-output", "gradebook.db")
+    shutil.copytree(REPO, root, ignore=lambda folder, names: set(skip(folder, names)) | (
+        {"submitted", "autograded", "feedback"} & set(names) if Path(folder) == REPO else set()))
     course = Course.open(root, ASSIGNMENT)
     _reweight(course.source_notebook, {"cost": course.criteria["cost"] + 5,
                                        "backward_gradients": course.criteria["backward_gradients"] - 5})

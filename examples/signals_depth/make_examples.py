@@ -4,22 +4,22 @@
     python examples/signals_depth/make_examples.py --check   # exit 1 if the committed files are stale
 
 Each example is the release notebook with every answer filled in with the instructor's code
-(initkit.solutions.make_submission), then some functions replaced by what a student might write:
-one correct submission, one correct but written differently, a handful of realistic mistakes,
-and one file that is not valid JSON. tests/test_cli.py checks the committed files are what this
+(initkit.examples, with initkit.solutions.make_submission), then some functions replaced by what
+a student might write: one correct submission, one correct but written differently, a handful of
+realistic mistakes, and one file that is not valid JSON. tests/test_cli.py checks the committed files are what this
 script makes now, so they follow the release notebook.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from initkit import examples
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "submitted"
 ASSIGNMENT = "signals_depth"
-NOTEBOOK = "signals_depth.ipynb"
 
 # --------------------------------------------------------------------------- correct, written differently
 # Loops instead of comprehensions, lists instead of arrays, other numpy calls, a dict for the
@@ -281,63 +281,15 @@ EXAMPLES: dict[str, dict[str, str]] = {
     "infinite_loop": INFINITE_LOOP,
     "untouched_stub": UNTOUCHED_STUB,
 }
-BROKEN = "broken_upload"  # the correct notebook cut off halfway: not valid JSON
-
-
 def build() -> dict[str, bytes]:
-    """Relative path under examples/submitted/ -> file content."""
-    import nbformat
-
-    from initkit.course import Course
-    from initkit.solutions import make_submission
-
-    course = Course.open(HERE.parent.parent, ASSIGNMENT)
-    files = {}
-    for student, overrides in EXAMPLES.items():
-        text = nbformat.writes(make_submission(course, overrides)) + "\n"
-        files[f"{student}/{ASSIGNMENT}/{NOTEBOOK}"] = text.encode("utf-8")
-    correct = files[f"correct/{ASSIGNMENT}/{NOTEBOOK}"]
-    files[f"{BROKEN}/{ASSIGNMENT}/{NOTEBOOK}"] = correct[: len(correct) // 2]
-    return files
+    """Relative path under submitted/ -> file content (initkit check and the tests call it)."""
+    return examples.build(HERE.parent.parent, ASSIGNMENT, EXAMPLES)
 
 
 def stale(files: dict[str, bytes]) -> list[str]:
-    """Paths that differ from `files` (missing, different, or no longer made)."""
-    on_disk = {p.relative_to(OUT).as_posix() for p in OUT.rglob("*") if p.is_file()} \
-        if OUT.is_dir() else set()
-    wrong = [rel for rel, data in files.items()
-             if rel not in on_disk or (OUT / rel).read_bytes() != data]
-    return sorted(wrong + sorted(on_disk - set(files)))
-
-
-def write(files: dict[str, bytes]) -> None:
-    if OUT.is_dir():
-        for p in sorted(OUT.rglob("*"), reverse=True):
-            rel = p.relative_to(OUT).as_posix()
-            if p.is_file() and rel not in files:
-                p.unlink()
-            elif p.is_dir() and not any(p.iterdir()):
-                p.rmdir()
-    for rel, data in files.items():
-        path = OUT / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check the committed files")
-    args = parser.parse_args(argv)
-    files = build()
-    if args.check:
-        wrong = stale(files)
-        for rel in wrong:
-            print(f"stale: {OUT / rel}", file=sys.stderr)
-        return 1 if wrong else 0
-    write(files)
-    print(f"wrote {len(files)} example submissions to {OUT}")
-    return 0
+    """Paths under submitted/ that differ from `files`."""
+    return examples.stale(OUT, files)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(examples.main(__file__, EXAMPLES))
