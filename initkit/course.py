@@ -38,6 +38,7 @@ class Course:
     layout: tuple[LayoutCell, ...] = ()   # the assignment's cells (normalize.py), in order
     titles: dict[str, str] = field(default_factory=dict)   # grade_id (criterion or written
     #   answer) -> the readable title set in the notebook (cell metadata initkit.title); see title()
+    heading: str = ""                # the notebook's own title (its first "# " heading), for pages
     hidden_tests: Path = field(init=False)
     release_notebook: Path = field(init=False)
 
@@ -109,9 +110,11 @@ class Course:
                               f"assignment needs an {HIDDEN_TESTS}/<assignment>/ folder of pytest "
                               "tests; docs/new-assignment.md)")
         source = _source_notebook(root / "source" / assignment)
-        criteria, manual, layout = read_points(source)
+        notebook_cells = _read_cells(source)        # parsed once for points, titles and heading
+        criteria, manual, layout = _points(source, notebook_cells)
         return cls(root=root, assignment=assignment, source_notebook=source, criteria=criteria,
-                   manual_points=manual, layout=layout, titles=read_titles(source))
+                   manual_points=manual, layout=layout, titles=_titles(notebook_cells),
+                   heading=_heading(notebook_cells) or assignment)
 
     def nbgrader_config(self):
         """The course's nbgrader config (traitlets), with the course root set explicitly."""
@@ -148,9 +151,7 @@ def _source_notebook(folder: Path) -> Path:
     return found[0]
 
 
-def read_points(source: Path) -> tuple[dict[str, float], float, tuple[LayoutCell, ...]]:
-    """({criterion: points} of the autograded test cells in notebook order, points graded by
-    hand, the assignment's cells as normalize.py restores them)."""
+def _read_cells(source: Path) -> list:
     try:
         nb = json.loads(source.read_text(encoding="utf-8"))
         notebook_cells = nb["cells"]
@@ -158,6 +159,16 @@ def read_points(source: Path) -> tuple[dict[str, float], float, tuple[LayoutCell
             raise TypeError("'cells' is not a list")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CourseError(f"{source}: the source notebook cannot be read ({exc})") from None
+    return notebook_cells
+
+
+def read_points(source: Path) -> tuple[dict[str, float], float, tuple[LayoutCell, ...]]:
+    """({criterion: points} of the autograded test cells in notebook order, points graded by
+    hand, the assignment's cells as normalize.py restores them)."""
+    return _points(source, _read_cells(source))
+
+
+def _points(source: Path, notebook_cells: list) -> tuple[dict[str, float], float, tuple[LayoutCell, ...]]:
     criteria: dict[str, float] = {}
     manual = 0.0
     for index, cell in enumerate(c for c in notebook_cells if isinstance(c, dict)):
@@ -186,8 +197,11 @@ def read_points(source: Path) -> tuple[dict[str, float], float, tuple[LayoutCell
 def graded_cells(source: Path) -> list[tuple[str, str | None]]:
     """(grade_id, title or None) of every autograded test cell and written answer, in notebook
     order (read_points has already checked the notebook)."""
-    nb = json.loads(source.read_text(encoding="utf-8"))
-    return [(cells.grade_id(c), cells.title(c)) for c in nb["cells"] if isinstance(c, dict)
+    return _graded(_read_cells(source))
+
+
+def _graded(notebook_cells: list) -> list[tuple[str, str | None]]:
+    return [(cells.grade_id(c), cells.title(c)) for c in notebook_cells if isinstance(c, dict)
             and cells.classify(c) in (cells.Kind.VISIBLE_TEST, cells.Kind.WRITTEN_ANSWER)
             and cells.grade_id(c)]
 
@@ -195,4 +209,18 @@ def graded_cells(source: Path) -> list[tuple[str, str | None]]:
 def read_titles(source: Path) -> dict[str, str]:
     """{grade_id: title} of every criterion and written answer, the grade_id where a cell has no
     title (`initkit check` reports those)."""
-    return {name: title or name for name, title in graded_cells(source)}
+    return _titles(_read_cells(source))
+
+
+def _titles(notebook_cells: list) -> dict[str, str]:
+    return {name: title or name for name, title in _graded(notebook_cells)}
+
+
+def _heading(notebook_cells: list) -> str | None:
+    """The text of the notebook's first level-1 Markdown heading ("# Signals through depth")."""
+    for cell in notebook_cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+            for line in cells.source(cell).splitlines():
+                if line.startswith("# ") and line[2:].strip():
+                    return " ".join(line[2:].split())
+    return None

@@ -125,7 +125,7 @@ def page_data(result: dict, code_cells: list[tuple[int, str]], course: "Course")
     cell_errors = [_cell_error(ce, sources) for ce in result.get("cell_errors") or []]
     code = [_cell_label(i, sources) | {"source": src.rstrip("\n")} for i, src in code_cells]
     return {
-        "assignment": course.assignment,
+        "assignment": course.heading or course.assignment,
         "student": str(result["student"]),
         "notebook": Path(result.get("notebook") or "").name,
         "score": num(result["score"]),

@@ -197,7 +197,7 @@ def report_data(course: "Course", rows: list[ClassRow], previous: list | None) -
                 for r in rows if r.timeouts]
     errors = [{"student": r.student, "reason": r.error} for r in rows if r.status != "graded"]
     return {
-        "assignment": str(course.assignment),
+        "assignment": course.heading or str(course.assignment),
         "submissions": len(rows), "graded": len(graded),
         "errors": errors, "timeouts": timeouts,
         "mean": f"{mean(scores):.1f}" if scores else None,

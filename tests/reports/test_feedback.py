@@ -321,3 +321,19 @@ def test_a_failed_cell_reads_as_its_error_everywhere(tmp_path):
     assert out.text.splitlines()[0] == headline
     assert "Traceback (most recent call last):" in out.text
     assert f"cell {index + 1} error: {headline}" in format_result(result)
+
+
+def test_the_notebook_title_heads_the_page_and_the_real_course_has_one():
+    """The page's heading is the notebook's own title (its first "# " heading), not the
+    assignment's folder name; each of the course's assignments has one."""
+    from dataclasses import replace
+
+    from fakes import REPO
+    from initkit.course import assignments
+
+    result, cells = RESULTS["partial"]
+    page = feedback_html(result, cells, replace(course(), heading="Weight initialization"))
+    assert "<h1>Weight initialization</h1>" in page and "<h1>init_symmetry</h1>" not in page
+    for assignment in assignments(REPO):
+        real = Course.open(REPO, assignment)
+        assert real.heading and real.heading != assignment, assignment
