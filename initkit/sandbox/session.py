@@ -93,6 +93,9 @@ class StudentSession:
                 return
             except (_Timeout, _Dead, ProtocolError) as exc:
                 self._end_child(0.0)
+                if self._sandbox_died and self._restarts < MAX_RESTARTS:
+                    self._restarts += 1         # the zygote died under it (e.g. killed as the
+                    continue                    # child started): not the cells' doing, run again
                 self._dead_reason = f"the student process failed while running the cells: {exc}"
                 return
             except _SandboxDied as exc:
