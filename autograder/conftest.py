@@ -1,10 +1,10 @@
 """`pytest autograder/<assignment> --submission PATH.ipynb`: grade one notebook with the hidden
 tests of that assignment (`pytest autograder --submission ...` where the course has one).
 
-The notebook runs in the sandbox (initkit.sandbox); the fixtures are `student` (its session) and
-`ref` (the trusted reference from the source notebook). A failed test shows only the message a
-student can act on (initkit.runner.describe), never the hidden test's code or traceback, and the
-run ends with the per-criterion score summary. `--results-json FILE` also writes the outcomes.
+The notebook runs in the sandbox (initkit.sandbox); the fixtures are `student` (its session), `ref`
+(the trusted reference from the source notebook) and `diagnosis` (its diagnosis cell's
+functions). A failed test shows only the message a student can act on (initkit.runner.describe),
+never the hidden test's code or traceback, and the run ends with the per-criterion score summary. `--results-json FILE` also writes the outcomes.
 """
 
 import json

@@ -21,8 +21,9 @@ EXPERIMENT_TAG = "experiment"
 STUDENT_CHECK_TAG = "student-check"
 # Given code that turns an observation into a sentence about a mistake (pure functions): the
 # visible checks call it in the student's kernel and the hidden tests get the same functions
-# (initkit.reference.diagnosis), so both name a mistake alike. Grading never runs it as a
-# student cell; the reference keeps it apart from the right answers.
+# (initkit.reference.diagnosis), so both name a mistake alike. Grading runs it as given code
+# (locked, restored when edited), never as the student's; the reference keeps it apart from the
+# right answers.
 DIAGNOSIS_TAG = "diagnosis"
 
 # nbgrader's solution delimiters (the course's nbgrader_config.py keeps the defaults), on a line

@@ -263,12 +263,23 @@ def _demo(args) -> int:
     # Without --assignment, every assignment of the course that has examples (each into its own
     # folder); one without them is named and skipped.
     names = [args.assignment] if args.assignment else assignments(args.course_dir or ".") or [None]
-    courses = [Course.open(args.course_dir, name) for name in names]
-    if len(courses) > 1:
-        for course in [c for c in courses if not c.examples.is_dir()]:
-            print(f"initkit demo: {course.assignment} has no example submissions (python "
-                  f"examples/{course.assignment}/make_examples.py builds them); skipped", file=sys.stderr)
-        courses = [c for c in courses if c.examples.is_dir()] or courses[:1]
+    if len(names) == 1:
+        courses = [Course.open(args.course_dir, names[0])]
+    else:
+        courses = []
+        for name in names:
+            try:
+                course = Course.open(args.course_dir, name)
+            except CourseError as exc:          # e.g. an assignment still without hidden tests
+                print(f"initkit demo: {name} skipped: {exc}", file=sys.stderr)
+                continue
+            if course.examples.is_dir():
+                courses.append(course)
+            else:
+                print(f"initkit demo: {name} has no example submissions (python "
+                      f"examples/{name}/make_examples.py builds them); skipped", file=sys.stderr)
+        if not courses:
+            raise CourseError(f"{args.course_dir or '.'}: no assignment with example submissions")
     for i, course in enumerate(courses):
         out = Path(args.out) / course.assignment if args.out and len(names) > 1 else args.out
         run = demo(course, out, workers=args.workers, force=args.force, progress=not args.quiet,

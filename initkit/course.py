@@ -162,13 +162,9 @@ def _read_cells(source: Path) -> list:
     return notebook_cells
 
 
-def read_points(source: Path) -> tuple[dict[str, float], float, tuple[LayoutCell, ...]]:
+def _points(source: Path, notebook_cells: list) -> tuple[dict[str, float], float, tuple[LayoutCell, ...]]:
     """({criterion: points} of the autograded test cells in notebook order, points graded by
     hand, the assignment's cells as normalize.py restores them)."""
-    return _points(source, _read_cells(source))
-
-
-def _points(source: Path, notebook_cells: list) -> tuple[dict[str, float], float, tuple[LayoutCell, ...]]:
     criteria: dict[str, float] = {}
     manual = 0.0
     for index, cell in enumerate(c for c in notebook_cells if isinstance(c, dict)):
@@ -196,7 +192,7 @@ def _points(source: Path, notebook_cells: list) -> tuple[dict[str, float], float
 
 def graded_cells(source: Path) -> list[tuple[str, str | None]]:
     """(grade_id, title or None) of every autograded test cell and written answer, in notebook
-    order (read_points has already checked the notebook)."""
+    order (Course.open has already checked the notebook)."""
     return _graded(_read_cells(source))
 
 

@@ -59,11 +59,12 @@ def write(out: Path, files: Mapping[str, bytes]) -> None:
         path.write_bytes(data)
 
 
-def main(script: str, examples: Mapping[str, Mapping[str, str]], argv: list[str] | None = None) -> int:
+def main(script: str, assignment: str, examples: Mapping[str, Mapping[str, str]],
+         argv: list[str] | None = None) -> int:
     """The command line of `examples/<assignment>/make_examples.py` (its `__file__` as `script`):
     write the examples, or with --check exit 1 naming the stale files."""
     here = Path(script).resolve().parent
-    out, assignment, root = here / "submitted", here.name, here.parent.parent
+    out, root = here / "submitted", here.parent.parent
     parser = argparse.ArgumentParser(description=f"Build the example submissions of {assignment}.")
     parser.add_argument("--check", action="store_true", help="only check the committed files")
     args = parser.parse_args(argv)

@@ -94,7 +94,7 @@ def reference(course: "Course", diagnosis: bool = False) -> SimpleNamespace:
     except FileNotFoundError:
         raise ReferenceNotebookError(f"{path}: the source notebook (the trusted reference) is missing") from None
     if key not in _CACHE:
-        for old in [k for k in _CACHE if k[2] == key[2]]:
+        for old in [k for k in _CACHE if k[0] == key[0] and k[2] == key[2]]:
             del _CACHE[old]
         _CACHE[key] = load_reference(path, diagnosis)
     return _CACHE[key]

@@ -37,8 +37,11 @@ class CodeCell:
     source: str
 
 
-# The code cells grading runs; the visible tests are not run (the hidden tests grade).
-RUN = {cells.Kind.ANSWER, cells.Kind.WRITTEN_ANSWER, cells.Kind.GIVEN, cells.Kind.OTHER_CODE}
+# The code cells grading runs; the visible tests are not run (the hidden tests grade). The
+# diagnosis cell runs as the given code it is: an answer may use a helper it defines, as it can in
+# Jupyter and on nbgrader's route.
+RUN = {cells.Kind.ANSWER, cells.Kind.WRITTEN_ANSWER, cells.Kind.GIVEN, cells.Kind.OTHER_CODE,
+       cells.Kind.DIAGNOSIS}
 # The code cells the feedback shows as the student's own.
 STUDENT_CODE = {cells.Kind.ANSWER, cells.Kind.WRITTEN_ANSWER, cells.Kind.OTHER_CODE}
 

@@ -520,13 +520,13 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> Env:
     from initkit.grading.collect import load_tests
-    from initkit.reference import reference
+    from initkit.reference import diagnosis, reference
     from initkit.reports.gradebook import write_gradebook
 
     root = tmp_path_factory.mktemp("messy")
     course_dir = copy_real_course(root / "course")
     course = Course.open(course_dir)
-    load_tests(course), reference(course)     # collected once: the forked workers inherit them
+    load_tests(course), reference(course), diagnosis(course)  # once: the forked workers inherit them
     # ... and so do the modules the first grading imports (about 2 s in every worker otherwise)
     warm = in_process_grade(HandIn("warm-up", NOTEBOOK, correct()), course)
     assert warm["score"] == course.max_score, warm

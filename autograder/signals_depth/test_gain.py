@@ -28,15 +28,23 @@ def test_gain_table(student, ref, diagnosis, case):
             raise AssertionError(problem)
 
 
+def _table_works(student) -> bool:
+    try:
+        student.call("calculate_gain", "linear")
+    except StudentError:
+        return False
+    return True
+
+
 @pytest.mark.criterion("gain")
 def test_gain_unknown(student, diagnosis):
     for name in UNKNOWN:
         try:
             got = student.call("calculate_gain", name)
         except StudentError as exc:
-            if exc.exc_type == "NotImplementedError" or exc.exc_type == "ValueError":
-                if exc.exc_type == "ValueError":
-                    continue
-                raise
+            if exc.exc_type == "ValueError":
+                continue
+            if exc.exc_type == "NotImplementedError" and not _table_works(student):
+                raise                   # an unfinished stub: "calculate_gain is not implemented yet"
             raise AssertionError(diagnosis.unknown_gain_message(name, raised=exc.exc_type)) from None
         raise AssertionError(diagnosis.unknown_gain_message(name, returned=got))

@@ -281,6 +281,8 @@ EXAMPLES: dict[str, dict[str, str]] = {
     "infinite_loop": INFINITE_LOOP,
     "untouched_stub": UNTOUCHED_STUB,
 }
+
+
 def build() -> dict[str, bytes]:
     """Relative path under submitted/ -> file content (initkit check and the tests call it)."""
     return examples.build(HERE.parent.parent, ASSIGNMENT, EXAMPLES)
@@ -292,4 +294,4 @@ def stale(files: dict[str, bytes]) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(examples.main(__file__, EXAMPLES))
+    sys.exit(examples.main(__file__, ASSIGNMENT, EXAMPLES))

@@ -93,8 +93,8 @@ def grade_hand_in(hand_in: HandIn, course: "Course", *, host=None, limits=None,
 
 
 def check_grading_setup(course: "Course") -> None:
-    """Load the hidden tests and the reference; a CourseError (one line) if they cannot be, never
-    a batch of zeros."""
+    """Load the hidden tests, the reference and the diagnosis cell; a CourseError (one line) if
+    they cannot be, never a batch of zeros."""
     from ..course import CourseError
     from ..reference import ReferenceNotebookError, diagnosis, reference
     from .collect import HiddenTestsError, load_tests

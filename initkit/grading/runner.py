@@ -2,7 +2,8 @@
 
 pytest's start-up costs more than grading a whole submission, so the tests are collected once per
 process (collect.py, with pytest's own collection) and each one is called here with the fixtures
-`student` (the session) and `ref` (the trusted reference) and its parameters. The outcome of a
+`student` (the session), `ref` (the trusted reference) and `diagnosis` (the notebook's shared
+messages), and its parameters. The outcome of a
 test is the same as under `pytest autograder --submission ...` (tests/grading/test_autograder.py
 checks).
 

@@ -92,7 +92,8 @@ class StudentSession:
                 self._dead_reason = None
                 return
             except (_Timeout, _Dead, ProtocolError) as exc:
-                self._end_child(0.0)
+                if self._sock is not None:          # not ended yet (_receive ends it on failure)
+                    self._end_child(0.0)
                 if self._sandbox_died and self._restarts < MAX_RESTARTS:
                     self._restarts += 1         # the zygote died under it (e.g. killed as the
                     continue                    # child started): not the cells' doing, run again
