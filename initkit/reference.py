@@ -47,8 +47,9 @@ def reference_cells(path, diagnosis: bool = False) -> list[str]:
     chosen = []
     for cell in nb.get("cells", []):
         kind = cells.classify(cell) if cell.get("cell_type") == "code" else None
-        wanted = kind is cells.Kind.DIAGNOSIS if diagnosis else kind in _CODE
-        if not wanted and not (diagnosis and kind in _CODE):
+        # The cells whose definitions make this namespace; the notebook's import cells serve both.
+        own = kind is cells.Kind.DIAGNOSIS if diagnosis else kind in _CODE
+        if not own and kind not in _CODE:
             continue
         src = cells.strip_magics(cells.source(cell))
         if src is None:
@@ -61,7 +62,7 @@ def reference_cells(path, diagnosis: bool = False) -> list[str]:
         defines = any(isinstance(node, (ast.FunctionDef, ast.ClassDef)) for node in tree.body)
         only_imports = bool(tree.body) and all(isinstance(node, (ast.Import, ast.ImportFrom))
                                                for node in tree.body)
-        if only_imports or wanted and defines:
+        if only_imports or own and defines:
             chosen.append(src)
     return chosen
 
